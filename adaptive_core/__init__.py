@@ -1,0 +1,16 @@
+"""AdaptiveDiffusion, host-free: the skip criterion, the noise cache and the per-run record.
+
+Nothing here imports ComfyUI; `nodes/` adapts it to the host.
+"""
+from .config import DEFAULT_NOISE_REUSE, LIMITS, NOISE_REUSE_MODES, AdaptiveConfig, config_problem
+from .criterion import criterion_value, mean_abs_change, should_skip
+from .noise_cache import NoiseCache, extrapolate, implied_noise
+from .run import AdaptiveRun
+from .step_clock import StepClock
+from .trace import AdaptiveTrace, StepRecord
+
+__all__ = [
+    "AdaptiveConfig", "AdaptiveRun", "AdaptiveTrace", "DEFAULT_NOISE_REUSE", "LIMITS",
+    "NOISE_REUSE_MODES", "NoiseCache", "StepClock", "StepRecord", "config_problem",
+    "criterion_value", "extrapolate", "implied_noise", "mean_abs_change", "should_skip",
+]

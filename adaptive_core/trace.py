@@ -1,0 +1,78 @@
+"""The per-run record of what was computed and what was skipped (ComfyUI type ADAPTIVE_TRACE)."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .config import AdaptiveConfig
+
+COMPUTED_MARK, SKIPPED_MARK = "■", "□"
+
+
+@dataclass
+class StepRecord:
+    index: int
+    sigma: float
+    d: float | None = None          # mean |x_k - x_(k-1)|; None for step 0 and unseen steps
+    criterion: float | None = None  # |d_k - 2d_(k-1) + d_(k-2)| / (2 d_(k-1))
+    computed: bool = True
+    model_calls: int = 0            # real diffusion-model calls made for this step
+    cached_calls: int = 0           # calls answered from the noise cache
+
+
+@dataclass
+class AdaptiveTrace:
+    config: AdaptiveConfig
+    steps: list[StepRecord] = field(default_factory=list)
+    label: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def total_steps(self) -> int:
+        return len(self.steps)
+
+    @property
+    def computed_steps(self) -> int:
+        return sum(step.computed for step in self.steps)
+
+    @property
+    def skipped_steps(self) -> int:
+        return self.total_steps - self.computed_steps
+
+    @property
+    def model_calls(self) -> int:
+        return sum(step.model_calls for step in self.steps)
+
+    @property
+    def cached_calls(self) -> int:
+        return sum(step.cached_calls for step in self.steps)
+
+    @property
+    def call_reduction(self) -> float:
+        """Model calls a full run would make, divided by the calls this run made."""
+        if self.model_calls == 0:
+            return 1.0
+        return (self.model_calls + self.cached_calls) / self.model_calls
+
+    def mask_text(self) -> str:
+        return "".join(COMPUTED_MARK if s.computed else SKIPPED_MARK for s in self.steps)
+
+    def summary(self) -> str:
+        text = (f"AdaptiveDiffusion: computed {self.computed_steps}/{self.total_steps} steps, "
+                f"{self.skipped_steps} skipped ({self.call_reduction:.2f}x fewer model calls)")
+        return f"{text} [{self.label}]" if self.label else text
+
+    def to_dict(self) -> dict[str, Any]:
+        config = asdict(self.config)
+        return {
+            "label": self.label,
+            "total_steps": self.total_steps,
+            "computed_steps": self.computed_steps,
+            "skipped_steps": self.skipped_steps,
+            "model_calls": self.model_calls,
+            "cached_calls": self.cached_calls,
+            **config,
+            "mask": self.mask_text(),
+            "notes": list(self.notes),
+            "steps": [asdict(step) for step in self.steps],
+        }

@@ -1,0 +1,144 @@
+"""Host glue: attach AdaptiveDiffusion to a ComfyUI MODEL through the host's own hook points.
+
+One wrapper per lifecycle point, no copies of any model's forward:
+  OUTER_SAMPLE     creates the run's state (AdaptiveRun) and always drops it (try/finally);
+  SAMPLER_SAMPLE   taps the sampler's step callback (step boundaries, live progress) and
+                   turns skipping off for samplers that choose their own steps;
+  PREDICT_NOISE    sees each evaluation's full latent: the skip decision for a step is taken here;
+  model_function_wrapper  answers each batched model call, per cond chunk, or computes it.
+The run lives in the sampling call's own copy of model_options, never on the shared model.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import comfy.model_patcher
+import comfy.patcher_extension as ext
+
+from ..adaptive_core import AdaptiveConfig, AdaptiveRun, AdaptiveTrace
+from . import live
+
+log = logging.getLogger("AdaptiveDiffusion")
+
+SETTINGS_KEY = "adaptive_diffusion"
+RUN_KEY = "adaptive_diffusion_run"
+WRAPPER_KEY = "adaptive_diffusion"
+# Samplers that place their own steps (not the schedule's): run unskipped.
+SELF_STEPPING = {"dpm_fast_function": "dpm_fast", "dpm_adaptive_function": "dpm_adaptive"}
+
+
+@dataclass(frozen=True)
+class PatchSettings:
+    """What a patched model carries: the parameters and where finished traces go."""
+    config: AdaptiveConfig
+    on_trace: Callable[[AdaptiveTrace], None] | None = None
+    label: str = ""
+
+    def __deepcopy__(self, memo):  # ModelPatcher.clone deep-copies model_options
+        return self
+
+
+def apply_adaptive_diffusion(model, config: AdaptiveConfig,
+                             on_trace: Callable[[AdaptiveTrace], None] | None = None,
+                             label: str = ""):
+    """Return a clone of `model` that samples with AdaptiveDiffusion (the input is unchanged)."""
+    patched = model.clone()
+    options = patched.model_options.setdefault("transformer_options", {})
+    if SETTINGS_KEY in options:
+        log.warning("AdaptiveDiffusion was already applied to this model; the new settings replace it")
+    options[SETTINGS_KEY] = PatchSettings(config, on_trace, label)
+    for wrapper_type, fn in ((ext.WrappersMP.OUTER_SAMPLE, outer_sample_wrapper),
+                             (ext.WrappersMP.SAMPLER_SAMPLE, sampler_sample_wrapper),
+                             (ext.WrappersMP.PREDICT_NOISE, predict_noise_wrapper)):
+        patched.remove_wrappers_with_key(wrapper_type, WRAPPER_KEY)
+        patched.add_wrapper_with_key(wrapper_type, WRAPPER_KEY, fn)
+    previous = patched.model_options.get("model_function_wrapper")
+    if isinstance(previous, AdaptiveModelFunction):
+        previous = previous.inner
+    elif previous is not None:
+        log.info("AdaptiveDiffusion: chaining the model_function_wrapper already on this model")
+    patched.set_model_unet_function_wrapper(AdaptiveModelFunction(previous))
+    return patched
+
+
+def outer_sample_wrapper(executor, *args, **kwargs):
+    guider = executor.class_obj
+    settings: PatchSettings = guider.model_options["transformer_options"][SETTINGS_KEY]
+    sigmas = args[3] if len(args) > 3 else kwargs["sigmas"]
+    run = AdaptiveRun(settings.config, sigmas.tolist(), label=settings.label)
+    original_options = guider.model_options
+    guider.model_options = comfy.model_patcher.create_model_options_clone(original_options)
+    guider.model_options["transformer_options"][RUN_KEY] = run
+    progress = live.Progress.for_current_node(run)
+    try:
+        return executor(*args, **kwargs)
+    finally:
+        guider.model_options = original_options
+        trace = run.finish()
+        log.info(trace.summary())
+        for note in trace.notes:
+            log.info("AdaptiveDiffusion: %s", note)
+        progress.finished(trace)
+        if settings.on_trace is not None:
+            settings.on_trace(trace)
+
+
+def sampler_sample_wrapper(executor, *args, **kwargs):
+    # args: (guider, sigmas, extra_args, callback, noise, latent_image, denoise_mask, disable_pbar)
+    extra_args = args[2] if len(args) > 2 else kwargs["extra_args"]
+    run: AdaptiveRun | None = extra_args["model_options"]["transformer_options"].get(RUN_KEY)
+    if run is None:
+        return executor(*args, **kwargs)
+    own_steps = SELF_STEPPING.get(getattr(getattr(executor.class_obj, "sampler_function", None), "__name__", ""))
+    if own_steps:
+        run.disable_skipping(f"{own_steps} chooses its own steps; it ran unskipped")
+    user_callback = args[3] if len(args) > 3 else kwargs.get("callback")
+    progress = live.Progress.for_current_node(run)
+
+    def callback(step, x0, x, total_steps):
+        run.on_step(step)
+        progress.step(step)
+        if user_callback is not None:
+            user_callback(step, x0, x, total_steps)
+
+    if len(args) > 3:
+        args = args[:3] + (callback,) + args[4:]
+    else:
+        kwargs["callback"] = callback
+    return executor(*args, **kwargs)
+
+
+def predict_noise_wrapper(executor, *args, **kwargs):
+    # args: (x, timestep, model_options, seed)
+    model_options = args[2] if len(args) > 2 else kwargs.get("model_options", {})
+    run: AdaptiveRun | None = model_options.get("transformer_options", {}).get(RUN_KEY)
+    if run is not None:
+        run.begin_evaluation(args[0] if args else kwargs["x"])
+    return executor(*args, **kwargs)
+
+
+class AdaptiveModelFunction:
+    """The model_function_wrapper: skip or compute one batched call, then any wrapper it chains."""
+
+    def __init__(self, inner: Callable | None):
+        self.inner = inner
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def __call__(self, apply_model: Callable, args: dict[str, Any]):
+        def compute():
+            if self.inner is not None:
+                return self.inner(apply_model, args)
+            return apply_model(args["input"], args["timestep"], **args["c"])
+
+        transformer_options = args["c"].get("transformer_options", {})
+        run: AdaptiveRun | None = transformer_options.get(RUN_KEY)
+        if run is None:
+            return compute()
+        cond_or_uncond = args.get("cond_or_uncond") or [0]
+        uuids = transformer_options.get("uuids") or [None] * len(cond_or_uncond)
+        keys = list(zip(cond_or_uncond, uuids))
+        return run.model_call(compute, args["input"], args["timestep"], keys)

@@ -1,0 +1,53 @@
+"""The AdaptiveDiffusion inputs shared by every node, and their validation."""
+from __future__ import annotations
+
+from ..adaptive_core import DEFAULT_NOISE_REUSE, LIMITS, NOISE_REUSE_MODES, AdaptiveConfig, config_problem
+
+ADAPTIVE_INPUTS = {
+    "threshold": ("FLOAT", {
+        "default": 0.01, "min": LIMITS["threshold"][0], "max": LIMITS["threshold"][1],
+        "step": 0.001, "round": 0.0001,
+        "tooltip": "δ: skip a step when the latent's change is this close to linear. Higher skips "
+                   "more (faster, further from the full result). 0 turns skipping off. The paper "
+                   "uses 0.01 for SD/SDXL and 0.008 for image-to-video."}),
+    "max_skip_steps": ("INT", {
+        "default": 4, "min": LIMITS["max_skip_steps"][0], "max": LIMITS["max_skip_steps"][1],
+        "tooltip": "Cmax: the most steps skipped in a row before one is computed again."}),
+    "warmup_steps": ("INT", {
+        "default": 4, "min": LIMITS["warmup_steps"][0], "max": LIMITS["warmup_steps"][1],
+        "tooltip": "The first steps are always computed: they set the composition, and the "
+                   "criterion needs three latent differences."}),
+    "keep_last_steps": ("INT", {
+        "default": 1, "min": LIMITS["keep_last_steps"][0], "max": LIMITS["keep_last_steps"][1],
+        "tooltip": "The final steps are always computed, so no residual noise is left. "
+                   "0 = the paper. Multi-evaluation samplers (heun, dpm_2, ...) always "
+                   "compute their last 2."}),
+    "noise_reuse": (list(NOISE_REUSE_MODES), {
+        "default": DEFAULT_NOISE_REUSE,
+        "tooltip": "What a skipped step uses instead of the model: hold = the last computed "
+                   "noise (the paper's reuse); linear / quadratic = the noise predicted in σ "
+                   "from the last 2 / 3 computed steps."}),
+}
+ADAPTIVE_INPUT_NAMES = tuple(ADAPTIVE_INPUTS)
+
+
+def with_adaptive_inputs(core_input_types: dict) -> dict:
+    """A core node's INPUT_TYPES with ours appended to `required` (names and order kept)."""
+    types = {section: dict(values) for section, values in core_input_types.items()}
+    types.setdefault("required", {}).update(ADAPTIVE_INPUTS)
+    return types
+
+
+def input_problem(steps=None, **adaptive) -> str | None:
+    """The first bad value among the given inputs (None: all fine), for VALIDATE_INPUTS."""
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+        return f"steps must be a whole number >= 1, got {steps!r}"
+    return config_problem(steps=steps, **adaptive)
+
+
+def build_config(steps: int | None = None, **adaptive) -> AdaptiveConfig:
+    """The config for a node's inputs; raises ValueError naming the bad input before sampling."""
+    problem = input_problem(steps=steps, **adaptive)
+    if problem:
+        raise ValueError(f"AdaptiveDiffusion: {problem}")
+    return AdaptiveConfig(**adaptive)

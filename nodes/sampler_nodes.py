@@ -1,0 +1,108 @@
+"""Adaptive KSampler, Adaptive KSampler (Advanced) and the MODEL patch node."""
+from __future__ import annotations
+
+import nodes as comfy_nodes
+
+from ..adaptive_core import AdaptiveConfig, AdaptiveTrace
+from .hooks import apply_adaptive_diffusion
+from .inputs import ADAPTIVE_INPUTS, build_config, input_problem, with_adaptive_inputs
+
+CATEGORY = "sampling/adaptive diffusion"
+TRACE_TYPE = "ADAPTIVE_TRACE"
+
+
+def _validate(steps=None, **adaptive):
+    return input_problem(steps=steps, **adaptive) or True
+
+
+def _sample_with_trace(model, config: AdaptiveConfig, sample) -> dict:
+    """Run `sample(patched_model)` and return the node result with the run's trace and UI data."""
+    traces: list[AdaptiveTrace] = []
+    (latent,) = sample(apply_adaptive_diffusion(model, config, on_trace=traces.append))
+    trace = traces[-1] if traces else AdaptiveTrace(config, notes=["nothing was sampled"])
+    ui = {"adaptive_mask": ["".join("1" if s.computed else "0" for s in trace.steps)],
+          "adaptive_summary": [trace.summary()]}
+    return {"ui": ui, "result": (latent, trace)}
+
+
+class AdaptiveKSampler:
+    DESCRIPTION = ("KSampler that skips redundant model evaluations (AdaptiveDiffusion, NeurIPS "
+                   "2024): when the latent moves almost linearly, the next step reuses the noise "
+                   "prediction instead of running the model.")
+    RETURN_TYPES = ("LATENT", TRACE_TYPE)
+    RETURN_NAMES = ("LATENT", "trace")
+    OUTPUT_TOOLTIPS = ("The denoised latent.",
+                       "Which steps were computed or skipped; connect Skip Mask Preview or Skip Stats.")
+    FUNCTION = "sample"
+    CATEGORY = CATEGORY
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return with_adaptive_inputs(comfy_nodes.KSampler.INPUT_TYPES())
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, steps=None, threshold=None, max_skip_steps=None, warmup_steps=None,
+                        keep_last_steps=None, noise_reuse=None):
+        return _validate(steps, threshold=threshold, max_skip_steps=max_skip_steps,
+                         warmup_steps=warmup_steps, keep_last_steps=keep_last_steps,
+                         noise_reuse=noise_reuse)
+
+    def sample(self, model, seed, steps, cfg, sampler_name, scheduler, positive, negative,
+               latent_image, denoise=1.0, **adaptive):
+        config = build_config(steps=steps, **adaptive)
+        return _sample_with_trace(model, config, lambda patched: comfy_nodes.common_ksampler(
+            patched, seed, steps, cfg, sampler_name, scheduler, positive, negative, latent_image,
+            denoise=denoise))
+
+
+class AdaptiveKSamplerAdvanced:
+    DESCRIPTION = ("KSampler (Advanced) with AdaptiveDiffusion step skipping: start/end steps and "
+                   "leftover noise for base + refiner and two-stage video graphs. Warm-up and kept "
+                   "final steps count within this node's own steps.")
+    RETURN_TYPES = AdaptiveKSampler.RETURN_TYPES
+    RETURN_NAMES = AdaptiveKSampler.RETURN_NAMES
+    OUTPUT_TOOLTIPS = AdaptiveKSampler.OUTPUT_TOOLTIPS
+    FUNCTION = "sample"
+    CATEGORY = CATEGORY
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return with_adaptive_inputs(comfy_nodes.KSamplerAdvanced.INPUT_TYPES())
+
+    VALIDATE_INPUTS = AdaptiveKSampler.VALIDATE_INPUTS
+
+    def sample(self, model, add_noise, noise_seed, steps, cfg, sampler_name, scheduler, positive,
+               negative, latent_image, start_at_step, end_at_step, return_with_leftover_noise,
+               denoise=1.0, **adaptive):
+        config = build_config(steps=steps, **adaptive)
+        return _sample_with_trace(model, config, lambda patched: comfy_nodes.common_ksampler(
+            patched, noise_seed, steps, cfg, sampler_name, scheduler, positive, negative,
+            latent_image, denoise=denoise, disable_noise=add_noise == "disable",
+            start_step=start_at_step, last_step=end_at_step,
+            force_full_denoise=return_with_leftover_noise != "enable"))
+
+
+class AdaptiveDiffusionPatch:
+    DESCRIPTION = ("Adds AdaptiveDiffusion step skipping to a MODEL, for SamplerCustom, "
+                   "SamplerCustomAdvanced or any sampler node. A summary of each run goes to the log "
+                   "and the live mask to the sampler node.")
+    RETURN_TYPES = ("MODEL",)
+    OUTPUT_TOOLTIPS = ("The model with AdaptiveDiffusion; the input model is unchanged.",)
+    FUNCTION = "patch"
+    CATEGORY = CATEGORY
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"model": ("MODEL", {"tooltip": "The model to accelerate."}),
+                             **ADAPTIVE_INPUTS}}
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, threshold=None, max_skip_steps=None, warmup_steps=None,
+                        keep_last_steps=None, noise_reuse=None):
+        return _validate(threshold=threshold, max_skip_steps=max_skip_steps,
+                         warmup_steps=warmup_steps, keep_last_steps=keep_last_steps,
+                         noise_reuse=noise_reuse)
+
+    def patch(self, model, **adaptive):
+        return (apply_adaptive_diffusion(model, build_config(**adaptive)),)
+

@@ -1,0 +1,83 @@
+"""Test host: the real ComfyUI from $COMFYUI_DIR (built by `python3 scripts/dev.py test`).
+
+In-process tests load this pack and the fixture pack through ComfyUI's own custom-node loader,
+from a custom_nodes folder laid out as a user would have it.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+PACK_NAME = "ComfyUI-AdaptiveDiffusion"
+FIXTURE_PACK = REPO / "tests" / "fixture_pack"
+
+COMFYUI_DIR = os.environ.get("COMFYUI_DIR")
+if not COMFYUI_DIR or not Path(COMFYUI_DIR, "main.py").exists():
+    raise pytest.UsageError("COMFYUI_DIR is not set to a ComfyUI checkout: run the tests with "
+                            "`python3 scripts/dev.py test`, which builds the pinned host")
+sys.path.insert(0, COMFYUI_DIR)
+sys.path.append(str(REPO))  # last, so ComfyUI's own `nodes` module wins over our nodes/ package
+
+import comfy.options  # noqa: E402
+
+comfy.options.enable_args_parsing(False)
+import comfy.cli_args  # noqa: E402
+
+comfy.cli_args.args.cpu = True
+
+
+def make_custom_nodes_dir(base: Path) -> Path:
+    """A custom_nodes folder holding this pack and the fixture pack, as symlinks."""
+    custom_nodes = base / "custom_nodes"
+    custom_nodes.mkdir(parents=True, exist_ok=True)
+    for name, target in ((PACK_NAME, REPO), ("adaptive_test_fixtures", FIXTURE_PACK)):
+        link = custom_nodes / name
+        if not link.exists():
+            link.symlink_to(target, target_is_directory=True)
+    return custom_nodes
+
+
+@pytest.fixture(scope="session")
+def comfy(tmp_path_factory):
+    """ComfyUI imported in this process with the built-in extra nodes, our pack and the fixtures."""
+    import torch
+
+    import nodes
+    import utils.install_util  # noqa: F401  main.py imports ComfyUI's utils/ package first, as here
+
+    torch.set_num_threads(2)
+    custom_nodes = make_custom_nodes_dir(tmp_path_factory.mktemp("host"))
+    asyncio.run(nodes.init_builtin_extra_nodes())
+    for name in (PACK_NAME, "adaptive_test_fixtures"):
+        assert asyncio.run(nodes.load_custom_node(str(custom_nodes / name))), f"{name} failed to load"
+    return SimpleNamespace(nodes=nodes, mappings=nodes.NODE_CLASS_MAPPINGS)
+
+
+def run_node(comfy, node_type: str, **inputs):
+    """Call a node as the executor would and return its outputs (the `result` tuple)."""
+    cls = comfy.mappings[node_type]
+    out = getattr(cls(), cls.FUNCTION)(**inputs)
+    return out["result"] if isinstance(out, dict) else out
+
+
+@contextlib.contextmanager
+def count_diffusion_calls(model_patcher):
+    """Count forward calls of the real diffusion network (below every wrapper)."""
+    counter = SimpleNamespace(calls=0, rows=0)
+
+    def hook(module, args, kwargs):
+        counter.calls += 1
+        counter.rows += (args[0] if args else kwargs["x"]).shape[0]
+
+    handle = model_patcher.model.diffusion_model.register_forward_pre_hook(hook, with_kwargs=True)
+    try:
+        yield counter
+    finally:
+        handle.remove()

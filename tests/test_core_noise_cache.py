@@ -1,0 +1,84 @@
+"""The noise cache's hold / linear / quadratic rules on synthetic ε(σ), without ComfyUI."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from adaptive_core import NoiseCache, extrapolate, implied_noise
+from adaptive_core.noise_cache import NoisePoint, row_sigma
+
+BASE = torch.linspace(-1.0, 1.0, 2 * 3 * 4 * 4).reshape(2, 3, 4, 4)
+
+
+def close(actual, expected):
+    """Equal up to float32 rounding (σ is kept in float32, as the cache does)."""
+    torch.testing.assert_close(actual, expected, rtol=1e-5, atol=1e-5, check_dtype=False)
+
+
+def eps_of(sigma: float, order: int) -> torch.Tensor:
+    """A noise field that is constant, linear or quadratic in σ."""
+    coefficients = {0: (1.0, 0.0, 0.0), 1: (1.0, 0.7, 0.0), 2: (1.0, 0.7, -0.3)}[order]
+    a, b, c = coefficients
+    return BASE * a + b * sigma + c * sigma ** 2 * BASE
+
+
+def points(sigmas, order):
+    like = BASE
+    return [NoisePoint(row_sigma(torch.tensor(s), like), eps_of(s, order).double(), i)
+            for i, s in enumerate(sigmas)]
+
+
+@pytest.mark.parametrize("mode,order", [("hold", 0), ("linear", 1), ("quadratic", 2)])
+def test_each_mode_reproduces_its_own_order_exactly(mode, order):
+    history = points([14.0, 9.5, 6.0], order)
+    target = torch.tensor(3.2, dtype=torch.float64)
+    predicted = extrapolate(history, row_sigma(target, BASE).double(), mode)
+    close(predicted, eps_of(3.2, order).double())
+
+
+def test_lower_modes_miss_higher_orders():
+    history = points([14.0, 9.5, 6.0], 2)
+    sigma = row_sigma(torch.tensor(3.2), BASE).double()
+    exact = eps_of(3.2, 2).double()
+    assert (extrapolate(history, sigma, "linear") - exact).abs().max() > 1e-3
+    assert (extrapolate(history, sigma, "hold") - exact).abs().max() > 1e-3
+
+
+def test_fallback_to_lower_order_with_fewer_points():
+    sigma = row_sigma(torch.tensor(3.2), BASE).double()
+    one = points([6.0], 1)
+    close(extrapolate(one, sigma, "quadratic"), one[0].eps)
+    two = points([9.5, 6.0], 1)
+    close(extrapolate(two, sigma, "quadratic"), eps_of(3.2, 1).double())
+    close(extrapolate(two, sigma, "linear"), eps_of(3.2, 1).double())
+
+
+def test_equal_sigmas_fall_back_instead_of_dividing_by_zero():
+    sigma = row_sigma(torch.tensor(3.2), BASE).double()
+    same = points([6.0, 6.0], 1)
+    assert torch.isfinite(extrapolate(same, sigma, "linear")).all()
+
+
+def test_sigma_is_per_row():
+    # Two rows with different σ: each row is extrapolated at its own σ.
+    history = [NoisePoint(row_sigma(torch.tensor([s, s + 1.0]), BASE).double(),
+                          torch.stack([eps_of(s, 1)[0], eps_of(s + 1.0, 1)[1]]).double(), i)
+               for i, s in enumerate([9.0, 6.0])]
+    target = row_sigma(torch.tensor([3.0, 4.0]), BASE).double()
+    predicted = extrapolate(history, target, "linear")
+    close(predicted[0], eps_of(3.0, 1)[0].double())
+    close(predicted[1], eps_of(4.0, 1)[1].double())
+
+
+def test_cache_answers_x_minus_sigma_eps_on_output_channels():
+    cache = NoiseCache("hold")
+    x = torch.randn(2, 3, 4, 4)
+    denoised = torch.randn(2, 3, 4, 4)
+    sigma = torch.tensor([2.0, 2.0])
+    cache.store("cond", sigma, implied_noise(x, denoised, sigma), tag=0)
+    close(cache.answer("cond", x, sigma, 3), denoised)
+    wider = torch.cat([x, torch.randn(2, 5, 4, 4)], dim=1)  # e.g. concat channels on the input
+    assert cache.can_answer("cond", wider)
+    assert cache.answer("cond", wider, sigma, 3).shape == denoised.shape
+    assert not cache.can_answer("cond", torch.randn(3, 3, 4, 4))  # other batch size
+    assert not cache.can_answer("uncond", x)
