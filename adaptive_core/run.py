@@ -86,10 +86,11 @@ class AdaptiveRun:
     def finish(self) -> AdaptiveTrace:
         """Fill the per-step call counts and drop every tensor; the trace is all that remains."""
         with self._lock:
+            last = self.total_steps - 1
             for position, (calls, cached) in zip(self.clock.positions, self.calls_by_eval):
-                if position.step < self.total_steps:
-                    self.trace.steps[position.step].model_calls += calls
-                    self.trace.steps[position.step].cached_calls += cached
+                if last >= 0:  # samplers with their own steps may call past the schedule
+                    self.trace.steps[min(position.step, last)].model_calls += calls
+                    self.trace.steps[min(position.step, last)].cached_calls += cached
             for k, record in enumerate(self.trace.steps):
                 record.d = self.d[k]
                 record.criterion = criterion_value(self.d, k)

@@ -24,6 +24,7 @@ if not COMFYUI_DIR or not Path(COMFYUI_DIR, "main.py").exists():
                             "`python3 scripts/dev.py test`, which builds the pinned host")
 sys.path.insert(0, COMFYUI_DIR)
 sys.path.append(str(REPO))  # last, so ComfyUI's own `nodes` module wins over our nodes/ package
+sys.path.append(str(REPO / "tests"))
 
 import comfy.options  # noqa: E402
 
@@ -31,6 +32,10 @@ comfy.options.enable_args_parsing(False)
 import comfy.cli_args  # noqa: E402
 
 comfy.cli_args.args.cpu = True
+# As main.py does: ComfyUI's utils/ package must be imported before nodes.py puts comfy/ (which
+# has a utils.py) at the front of sys.path.
+import utils.extra_config  # noqa: E402,F401
+import utils.install_util  # noqa: E402,F401
 
 
 def make_custom_nodes_dir(base: Path) -> Path:
@@ -50,14 +55,17 @@ def comfy(tmp_path_factory):
     import torch
 
     import nodes
-    import utils.install_util  # noqa: F401  main.py imports ComfyUI's utils/ package first, as here
 
     torch.set_num_threads(2)
     custom_nodes = make_custom_nodes_dir(tmp_path_factory.mktemp("host"))
     asyncio.run(nodes.init_builtin_extra_nodes())
     for name in (PACK_NAME, "adaptive_test_fixtures"):
         assert asyncio.run(nodes.load_custom_node(str(custom_nodes / name))), f"{name} failed to load"
-    return SimpleNamespace(nodes=nodes, mappings=nodes.NODE_CLASS_MAPPINGS)
+    # The pack as ComfyUI loaded it (module names are the host's business): use its classes.
+    nodes_package = nodes.NODE_CLASS_MAPPINGS["AdaptiveKSampler"].__module__.rsplit(".", 1)[0]
+    hooks = sys.modules[nodes_package + ".hooks"]
+    return SimpleNamespace(nodes=nodes, mappings=nodes.NODE_CLASS_MAPPINGS, hooks=hooks,
+                           apply=hooks.apply_adaptive_diffusion, Config=hooks.AdaptiveConfig)
 
 
 def run_node(comfy, node_type: str, **inputs):
