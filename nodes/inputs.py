@@ -31,9 +31,35 @@ ADAPTIVE_INPUTS = {
 ADAPTIVE_INPUT_NAMES = tuple(ADAPTIVE_INPUTS)
 
 
-def with_adaptive_inputs(core_input_types: dict) -> dict:
-    """A core node's INPUT_TYPES with ours appended to `required` (names and order kept)."""
-    types = {section: dict(values) for section, values in core_input_types.items()}
+# Core KSamplerAdvanced inputs that the host ships without a tooltip.
+CORE_TOOLTIPS = {
+    "add_noise": "enable: add the seed's noise first; disable when continuing a latent that still has noise.",
+    "noise_seed": "The random seed used for creating the noise.",
+    "start_at_step": "The step of the schedule where this sampler starts (later stages of a two-stage graph).",
+    "end_at_step": "The step of the schedule where this sampler stops.",
+    "return_with_leftover_noise": "enable: return the latent with its remaining noise for a next stage.",
+}
+
+
+def _with_tooltip(spec: tuple, name: str, known: dict[str, str]) -> tuple:
+    options = dict(spec[1]) if len(spec) > 1 else {}
+    if "tooltip" not in options and name in known:
+        options["tooltip"] = known[name]
+    return (spec[0], options, *spec[2:])
+
+
+def with_adaptive_inputs(core_input_types: dict, tooltip_source: dict | None = None) -> dict:
+    """A core node's INPUT_TYPES with ours appended to `required` (names and order kept).
+
+    Core inputs without a tooltip get the one of the same input in `tooltip_source` (e.g. the
+    core KSampler's) or from CORE_TOOLTIPS.
+    """
+    known = dict(CORE_TOOLTIPS)
+    for values in (tooltip_source or {}).values():
+        known.update({name: spec[1]["tooltip"] for name, spec in values.items()
+                      if len(spec) > 1 and "tooltip" in spec[1]})
+    types = {section: {name: _with_tooltip(spec, name, known) for name, spec in values.items()}
+             for section, values in core_input_types.items()}
     types.setdefault("required", {}).update(ADAPTIVE_INPUTS)
     return types
 

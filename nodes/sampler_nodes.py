@@ -67,7 +67,8 @@ class AdaptiveKSamplerAdvanced:
 
     @classmethod
     def INPUT_TYPES(cls):
-        return with_adaptive_inputs(comfy_nodes.KSamplerAdvanced.INPUT_TYPES())
+        return with_adaptive_inputs(comfy_nodes.KSamplerAdvanced.INPUT_TYPES(),
+                                    tooltip_source=comfy_nodes.KSampler.INPUT_TYPES())
 
     VALIDATE_INPUTS = AdaptiveKSampler.VALIDATE_INPUTS
 

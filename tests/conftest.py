@@ -15,8 +15,6 @@ from types import SimpleNamespace
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-PACK_NAME = "ComfyUI-AdaptiveDiffusion"
-FIXTURE_PACK = REPO / "tests" / "fixture_pack"
 
 COMFYUI_DIR = os.environ.get("COMFYUI_DIR")
 if not COMFYUI_DIR or not Path(COMFYUI_DIR, "main.py").exists():
@@ -37,16 +35,7 @@ comfy.cli_args.args.cpu = True
 import utils.extra_config  # noqa: E402,F401
 import utils.install_util  # noqa: E402,F401
 
-
-def make_custom_nodes_dir(base: Path) -> Path:
-    """A custom_nodes folder holding this pack and the fixture pack, as symlinks."""
-    custom_nodes = base / "custom_nodes"
-    custom_nodes.mkdir(parents=True, exist_ok=True)
-    for name, target in ((PACK_NAME, REPO), ("adaptive_test_fixtures", FIXTURE_PACK)):
-        link = custom_nodes / name
-        if not link.exists():
-            link.symlink_to(target, target_is_directory=True)
-    return custom_nodes
+from devtools.comfy_server import PACK_NAME, make_custom_nodes_dir  # noqa: E402
 
 
 @pytest.fixture(scope="session")
