@@ -16,11 +16,15 @@ PACK_NAME = "ComfyUI-AdaptiveDiffusion"
 FIXTURE_PACK = REPO / "tests" / "fixture_pack"
 
 
+DEMO_PACK = REPO / "demo" / "reference_pack"
+PACK_FOLDERS = {PACK_NAME: REPO, "adaptive_test_fixtures": FIXTURE_PACK, "adaptive_demo_digits": DEMO_PACK}
+
+
 def make_custom_nodes_dir(base: Path) -> Path:
-    """A custom_nodes folder holding this pack and the fixture pack, as symlinks."""
+    """A custom_nodes folder with this pack, the test fixture pack and the demo pack (symlinks)."""
     custom_nodes = base / "custom_nodes"
     custom_nodes.mkdir(parents=True, exist_ok=True)
-    for name, target in ((PACK_NAME, REPO), ("adaptive_test_fixtures", FIXTURE_PACK)):
+    for name, target in PACK_FOLDERS.items():
         link = custom_nodes / name
         if not link.exists():
             link.symlink_to(target, target_is_directory=True)
