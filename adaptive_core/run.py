@@ -20,8 +20,11 @@ from .trace import AdaptiveTrace, StepRecord
 
 
 class AdaptiveRun:
-    def __init__(self, config: AdaptiveConfig, sigmas: Sequence[float], label: str = ""):
+    def __init__(self, config: AdaptiveConfig, sigmas: Sequence[float], label: str = "",
+                 skip_path: Sequence[bool] | None = None):
+        """skip_path: follow this mask (True = skip step k) instead of the criterion."""
         self.config = config
+        self.skip_path = None if skip_path is None else [bool(s) for s in skip_path]
         sigmas = [float(s) for s in sigmas]
         self.trace = AdaptiveTrace(config, [StepRecord(k, s) for k, s in enumerate(sigmas[:-1])], label)
         self.clock = StepClock()
@@ -33,7 +36,7 @@ class AdaptiveRun:
         self.current: EvalPosition | None = None
         self.latest_input: torch.Tensor | None = None
         self.calls_by_eval: list[list[int]] = []  # [model calls, cached calls] per evaluation
-        self.skipping_allowed = config.enabled
+        self.skipping_allowed = config.enabled or self.skip_path is not None
         self._lock = threading.Lock()
 
     @property
@@ -121,10 +124,16 @@ class AdaptiveRun:
             self.d[k] = mean_abs_change(x, previous)
         self.step_inputs = {k: x}
         if decide and self.skipping_allowed:
-            tail = self.clock.protected_tail(self.config.keep_last_steps)
-            self.skip[k] = should_skip(self.d, k, self.total_steps, self.skipped_in_a_row,
-                                       self.config, protected_tail=tail)
+            self.skip[k] = self._decide(k)
         self.skipped_in_a_row = self.skipped_in_a_row + 1 if self.skip[k] else 0
+
+    def _decide(self, k: int) -> bool:
+        if self.skip_path is not None:  # a replayed path: only the sampler's rhythm limits it
+            tail = self.clock.protected_tail(0)
+            return k < len(self.skip_path) and self.skip_path[k] and k < self.total_steps - tail
+        tail = self.clock.protected_tail(self.config.keep_last_steps)
+        return should_skip(self.d, k, self.total_steps, self.skipped_in_a_row, self.config,
+                           protected_tail=tail)
 
     def _should_answer_from_cache(self, position: EvalPosition, x: torch.Tensor, keys) -> bool:
         if not self.skipping_allowed or position.step >= self.total_steps or not self.skip[position.step]:

@@ -44,3 +44,10 @@ def call_node(mappings: dict, node_type: str, **inputs):
         return tuple(cls.execute(**inputs).result)
     out = getattr(cls(), cls.FUNCTION)(**inputs)
     return out["result"] if isinstance(out, dict) else out
+
+
+def loaded_pack_hooks():
+    """The pack's nodes/hooks.py module as the host loaded it (its module name is the host's)."""
+    import nodes
+    package = nodes.NODE_CLASS_MAPPINGS["AdaptiveKSampler"].__module__.rsplit(".", 1)[0]
+    return sys.modules[package + ".hooks"]

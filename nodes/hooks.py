@@ -35,6 +35,7 @@ class PatchSettings:
     config: AdaptiveConfig
     on_trace: Callable[[AdaptiveTrace], None] | None = None
     label: str = ""
+    skip_path: tuple[bool, ...] | None = None  # follow this mask instead of the criterion
 
     def __deepcopy__(self, memo):  # ModelPatcher.clone deep-copies model_options
         return self
@@ -42,13 +43,13 @@ class PatchSettings:
 
 def apply_adaptive_diffusion(model, config: AdaptiveConfig,
                              on_trace: Callable[[AdaptiveTrace], None] | None = None,
-                             label: str = ""):
+                             label: str = "", skip_path: tuple[bool, ...] | None = None):
     """Return a clone of `model` that samples with AdaptiveDiffusion (the input is unchanged)."""
     patched = model.clone()
     options = patched.model_options.setdefault("transformer_options", {})
     if SETTINGS_KEY in options:
         log.warning("AdaptiveDiffusion was already applied to this model; the new settings replace it")
-    options[SETTINGS_KEY] = PatchSettings(config, on_trace, label)
+    options[SETTINGS_KEY] = PatchSettings(config, on_trace, label, skip_path)
     for wrapper_type, fn in ((ext.WrappersMP.OUTER_SAMPLE, outer_sample_wrapper),
                              (ext.WrappersMP.SAMPLER_SAMPLE, sampler_sample_wrapper),
                              (ext.WrappersMP.PREDICT_NOISE, predict_noise_wrapper)):
@@ -67,7 +68,7 @@ def outer_sample_wrapper(executor, *args, **kwargs):
     guider = executor.class_obj
     settings: PatchSettings = guider.model_options["transformer_options"][SETTINGS_KEY]
     sigmas = args[3] if len(args) > 3 else kwargs["sigmas"]
-    run = AdaptiveRun(settings.config, sigmas.tolist(), label=settings.label)
+    run = AdaptiveRun(settings.config, sigmas.tolist(), label=settings.label, skip_path=settings.skip_path)
     original_options = guider.model_options
     guider.model_options = comfy.model_patcher.create_model_options_clone(original_options)
     guider.model_options["transformer_options"][RUN_KEY] = run

@@ -21,7 +21,8 @@ def _sample_with_trace(model, config: AdaptiveConfig, sample) -> dict:
     (latent,) = sample(apply_adaptive_diffusion(model, config, on_trace=traces.append))
     trace = traces[-1] if traces else AdaptiveTrace(config, notes=["nothing was sampled"])
     ui = {"adaptive_mask": ["".join("1" if s.computed else "0" for s in trace.steps)],
-          "adaptive_summary": [trace.summary()]}
+          "adaptive_summary": [trace.summary()],
+          "adaptive_calls": [trace.model_calls, trace.cached_calls]}
     return {"ui": ui, "result": (latent, trace)}
 
 

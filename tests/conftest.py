@@ -22,7 +22,7 @@ if not COMFYUI_DIR or not Path(COMFYUI_DIR, "main.py").exists():
 sys.path.append(str(REPO))  # last, so ComfyUI's own `nodes` module wins over our nodes/ package
 sys.path.append(str(REPO / "tests"))
 
-from devtools.inprocess import boot_comfyui, call_node, load_packs  # noqa: E402
+from devtools.inprocess import boot_comfyui, call_node, load_packs, loaded_pack_hooks  # noqa: E402
 
 boot_comfyui()
 
@@ -39,9 +39,7 @@ def comfy(tmp_path_factory):
 
     torch.set_num_threads(2)
     load_packs(make_custom_nodes_dir(tmp_path_factory.mktemp("host")), list(PACK_FOLDERS))
-    # The pack as ComfyUI loaded it (module names are the host's business): use its classes.
-    nodes_package = nodes.NODE_CLASS_MAPPINGS["AdaptiveKSampler"].__module__.rsplit(".", 1)[0]
-    hooks = sys.modules[nodes_package + ".hooks"]
+    hooks = loaded_pack_hooks()  # use the pack's classes as the host loaded them, not a copy
     return SimpleNamespace(nodes=nodes, mappings=nodes.NODE_CLASS_MAPPINGS, hooks=hooks,
                            apply=hooks.apply_adaptive_diffusion, Config=hooks.AdaptiveConfig)
 

@@ -20,9 +20,10 @@ SELF_STEPPING = {"dpm_fast", "dpm_adaptive"}
 def test_threshold_zero_is_bit_identical_to_ksampler_for_every_sampler(comfy, sampler):
     inputs = fixture()
     reference = ksampler(comfy, inputs, sampler_name=sampler)
-    samples, trace = adaptive(comfy, inputs, sampler_name=sampler, threshold=0.0)
-    assert torch.equal(samples, reference)
-    assert trace.skipped_steps == 0 and trace.cached_calls == 0
+    for mode in ("hold", "linear", "quadratic"):
+        samples, trace = adaptive(comfy, inputs, sampler_name=sampler, threshold=0.0, noise_reuse=mode)
+        assert torch.equal(samples, reference), mode
+        assert trace.skipped_steps == 0 and trace.cached_calls == 0
 
 
 @pytest.mark.parametrize("scheduler", SCHEDULERS)
@@ -34,13 +35,15 @@ def test_threshold_zero_is_bit_identical_to_ksampler_for_every_scheduler(comfy, 
         assert torch.equal(samples, reference), mode
 
 
-@pytest.mark.parametrize("scheduler", ["normal", "karras", "sgm_uniform"])
+# Every sampler with every noise_reuse mode, each mode under a different scheduler.
+@pytest.mark.parametrize("scheduler,mode", [("normal", "hold"), ("karras", "linear"),
+                                            ("sgm_uniform", "quadratic")])
 @pytest.mark.parametrize("sampler", SAMPLERS)
-def test_skipping_runs_with_every_sampler_and_counts_real_model_calls(comfy, sampler, scheduler):
+def test_skipping_runs_with_every_sampler_and_counts_real_model_calls(comfy, sampler, scheduler, mode):
     inputs = fixture()
     with count_diffusion_calls(inputs["model"]) as counter:
         samples, trace = adaptive(comfy, inputs, sampler_name=sampler, scheduler=scheduler,
-                                  threshold=1.0, noise_reuse="hold")
+                                  threshold=1.0, noise_reuse=mode)
     assert torch.isfinite(samples).all()
     assert trace.total_steps == KSAMPLER_DEFAULTS["steps"]
     assert trace.model_calls == counter.calls
