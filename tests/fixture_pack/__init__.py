@@ -1,8 +1,11 @@
 """Test-only ComfyUI nodes: tiny seeded models and random conditioning. Never shipped."""
 from __future__ import annotations
 
+import hashlib
+
 import torch
 
+from .hardening import NODE_CLASS_MAPPINGS as HARDENING_NODES
 from .tiny_models import KINDS, build_tiny_model, conditioning, latent_shape
 
 
@@ -60,8 +63,10 @@ class AdaptiveTestLatentStats:
 
     def report(self, samples):
         x = samples["samples"]
+        # digest: bit-exact identity of the whole tensor, for "same result" comparisons.
+        digest = hashlib.sha256(x.detach().float().contiguous().cpu().numpy().tobytes()).hexdigest()
         return {"ui": {"shape": list(x.shape), "sum": [float(x.double().sum())],
-                       "abs_sum": [float(x.double().abs().sum())]}}
+                       "abs_sum": [float(x.double().abs().sum())], "digest": [digest]}}
 
 
 NODE_CLASS_MAPPINGS = {
@@ -69,4 +74,5 @@ NODE_CLASS_MAPPINGS = {
     "AdaptiveTestConditioning": AdaptiveTestConditioning,
     "AdaptiveTestLatent": AdaptiveTestLatent,
     "AdaptiveTestLatentStats": AdaptiveTestLatentStats,
+    **HARDENING_NODES,
 }
