@@ -48,6 +48,8 @@ class RunResult:
 
 class Bench:
     def __init__(self):
+        import comfy.utils
+        comfy.utils.PROGRESS_BAR_ENABLED = False  # thousands of runs: no progress bars in the log
         torch.set_num_threads(2)
         custom_nodes = make_custom_nodes_dir(Path(tempfile.mkdtemp(prefix="adaptive-bench-")))
         self.nodes = load_packs(custom_nodes, list(PACK_FOLDERS))
