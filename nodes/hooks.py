@@ -27,6 +27,8 @@ RUN_KEY = "adaptive_diffusion_run"
 WRAPPER_KEY = "adaptive_diffusion"
 # Samplers that place their own steps (not the schedule's): run unskipped.
 SELF_STEPPING = {"dpm_fast_function": "dpm_fast", "dpm_adaptive_function": "dpm_adaptive"}
+# transformer_options keys where other step caches keep their state (core EasyCache and LazyCache).
+OTHER_CACHE_OPTION_KEYS = ("easycache",)
 
 
 @dataclass(frozen=True)
@@ -64,11 +66,33 @@ def apply_adaptive_diffusion(model, config: AdaptiveConfig,
     return patched
 
 
+def other_step_caches(model_options: dict) -> list[str]:
+    """Other step caches on these sampling options: core EasyCache/LazyCache, and wrappers whose
+    key names a cache (other packs)."""
+    transformer_options = model_options.get("transformer_options", {})
+    found = {key for by_key in transformer_options.get("wrappers", {}).values() for key in by_key
+             if key != WRAPPER_KEY and "cache" in str(key).lower()}
+    found.update(key for key in OTHER_CACHE_OPTION_KEYS if key in transformer_options)
+    if "lazycache" in found:
+        found.discard("easycache")  # core LazyCache keeps its holder under "easycache" too
+    return sorted(found)
+
+
+def warn_about_other_caches(model_options: dict) -> None:
+    caches = other_step_caches(model_options)
+    if caches:
+        log.warning("AdaptiveDiffusion: this model also has another step cache (%s); two step "
+                    "caches at once are not meaningful (each one approximates outputs the other "
+                    "already approximated): use one of them", ", ".join(caches))
+
+
 def outer_sample_wrapper(executor, *args, **kwargs):
     guider = executor.class_obj
     settings: PatchSettings = guider.model_options["transformer_options"][SETTINGS_KEY]
     sigmas = args[3] if len(args) > 3 else kwargs["sigmas"]
     run = AdaptiveRun(settings.config, sigmas.tolist(), label=settings.label, skip_path=settings.skip_path)
+    if settings.config.enabled:
+        warn_about_other_caches(guider.model_options)
     original_options = guider.model_options
     guider.model_options = comfy.model_patcher.create_model_options_clone(original_options)
     guider.model_options["transformer_options"][RUN_KEY] = run
@@ -128,6 +152,15 @@ class AdaptiveModelFunction:
 
     def __deepcopy__(self, memo):
         return self
+
+    # The host moves and loads what a model_function_wrapper holds through `to` and `models`
+    # (ModelPatcher.model_patches_to / model_patches_models): pass both on to a chained wrapper.
+    def to(self, device):
+        moved = self.inner.to(device) if hasattr(self.inner, "to") else self.inner
+        return self if moved is self.inner else AdaptiveModelFunction(moved)
+
+    def models(self) -> list:
+        return list(self.inner.models()) if hasattr(self.inner, "models") else []
 
     def __call__(self, apply_model: Callable, args: dict[str, Any]):
         def compute():
