@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 
 from .comfy_server import ComfyServer
-from .graphs import fixture_inputs
+from .graphs import ADAPTIVE, fixture_inputs
 
 ROUTES = ("adaptive", "patch_custom", "ksampler", "easycache")
 KINDS = ("sd15", "sdxl", "wan_t2v")
@@ -42,8 +42,7 @@ class SoakPrompt:
         sampling = {"seed": self.seed, "steps": self.steps, "cfg": 4.0, "sampler_name": self.sampler,
                     "scheduler": "normal", "denoise": 1.0, "positive": ["2", 0], "negative": ["3", 0],
                     "latent_image": ["4", 0]}
-        adaptive = {"threshold": self.threshold, "max_skip_steps": 4, "warmup_steps": 4,
-                    "keep_last_steps": 1, "noise_reuse": "linear"}
+        adaptive = {**ADAPTIVE, "threshold": self.threshold}  # every Adaptive input, defaults
         if self.route == "adaptive":
             graph["10"] = {"class_type": "AdaptiveKSampler", "inputs": {"model": ["1", 0], **sampling, **adaptive}}
         elif self.route == "ksampler":
