@@ -77,12 +77,18 @@ def custom_sampler_nodes(sampling: dict, adaptive: dict) -> dict:
 
 
 def soak_prompts(count: int, seed: int = 0) -> list[SoakPrompt]:
-    """`count` prompts; routes rotate so any four in a row use all four routes."""
+    """`count` prompts in pairs; pairs rotate through the routes. Both prompts of a pair share the
+    route, model kind, batch, size and δ, so the second one reuses what ComfyUI cached for the
+    first (the patched MODEL included) with its own steps, sampler and seed."""
     rng = random.Random(seed)
-    return [SoakPrompt(index=i, route=ROUTES[i % len(ROUTES)], kind=rng.choice(KINDS),
-                       steps=rng.choice(STEPS), sampler=rng.choice(SAMPLERS), batch=rng.choice(BATCHES),
-                       size=rng.choice(SIZES), threshold=rng.choice(THRESHOLDS), seed=10_000 + seed * 1000 + i)
-            for i in range(count)]
+    prompts = []
+    for i in range(count):
+        if i % 2 == 0:
+            pair = dict(route=ROUTES[(i // 2) % len(ROUTES)], kind=rng.choice(KINDS),
+                        batch=rng.choice(BATCHES), size=rng.choice(SIZES), threshold=rng.choice(THRESHOLDS))
+        prompts.append(SoakPrompt(index=i, steps=rng.choice(STEPS), sampler=rng.choice(SAMPLERS),
+                                  seed=10_000 + seed * 1000 + i, **pair))
+    return prompts
 
 
 def latent_result(outputs: dict, node: str = "11") -> tuple:
