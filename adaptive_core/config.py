@@ -26,6 +26,7 @@ class AdaptiveConfig:
     keep_last_steps: the final steps are always computed (0 = the paper, which has no such rule).
     noise_reuse: what a skipped model call returns: the last computed noise ("hold", the
         paper's reuse) or an extrapolation in σ from the last computed calls.
+    per_sample: one decision per batch row (each prompt its own path) instead of per batch.
     """
 
     threshold: float = 0.01
@@ -33,6 +34,7 @@ class AdaptiveConfig:
     warmup_steps: int = 4
     keep_last_steps: int = 1
     noise_reuse: str = DEFAULT_NOISE_REUSE
+    per_sample: bool = False
 
     def __post_init__(self) -> None:
         problem = config_problem(**asdict(self))
@@ -45,7 +47,7 @@ class AdaptiveConfig:
 
 
 def config_problem(threshold=None, max_skip_steps=None, warmup_steps=None, keep_last_steps=None,
-                   noise_reuse=None, steps=None) -> str | None:
+                   noise_reuse=None, per_sample=None, steps=None) -> str | None:
     """Return a message naming the first bad input, or None. Inputs left as None are not checked."""
     values = {"threshold": threshold, "max_skip_steps": max_skip_steps,
               "warmup_steps": warmup_steps, "keep_last_steps": keep_last_steps}
@@ -60,6 +62,8 @@ def config_problem(threshold=None, max_skip_steps=None, warmup_steps=None, keep_
             return f"{name} must be a whole number, got {value!r}"
         if not (low <= value <= high) or value != value:  # value != value: NaN
             return f"{name} must be between {low} and {high}, got {value!r}"
+    if per_sample is not None and not isinstance(per_sample, bool):
+        return f"per_sample must be true or false, got {per_sample!r}"
     if noise_reuse is not None and noise_reuse not in NOISE_REUSE_MODES:
         return f"noise_reuse must be one of {', '.join(NOISE_REUSE_MODES)}, got {noise_reuse!r}"
     if steps is not None and warmup_steps is not None and steps < warmup_steps:

@@ -18,6 +18,7 @@ class StepRecord:
     computed: bool = True
     model_calls: int = 0            # real diffusion-model calls made for this step
     cached_calls: int = 0           # calls answered from the noise cache
+    model_rows: int = 0             # batch rows sent to the model (cond and uncond rows count)
 
 
 @dataclass
@@ -26,6 +27,8 @@ class AdaptiveTrace:
     steps: list[StepRecord] = field(default_factory=list)
     label: str = ""
     notes: list[str] = field(default_factory=list)
+    rows: list[list[bool]] = field(default_factory=list)  # computed mask of each batch row
+    per_sample: bool = False
 
     @property
     def total_steps(self) -> int:
@@ -54,8 +57,15 @@ class AdaptiveTrace:
             return 1.0
         return (self.model_calls + self.cached_calls) / self.model_calls
 
+    @property
+    def model_rows(self) -> int:
+        return sum(step.model_rows for step in self.steps)
+
     def mask_text(self) -> str:
         return "".join(COMPUTED_MARK if s.computed else SKIPPED_MARK for s in self.steps)
+
+    def row_mask_texts(self) -> list[str]:
+        return ["".join(COMPUTED_MARK if c else SKIPPED_MARK for c in row) for row in self.rows]
 
     def summary(self) -> str:
         text = (f"AdaptiveDiffusion: computed {self.computed_steps}/{self.total_steps} steps, "
@@ -73,6 +83,10 @@ class AdaptiveTrace:
             "cached_calls": self.cached_calls,
             **config,
             "mask": self.mask_text(),
+            "per_sample": self.per_sample,
+            "model_rows": self.model_rows,
+            "rows": [{"mask": text, "computed_steps": sum(row)}
+                     for text, row in zip(self.row_mask_texts(), self.rows)],
             "notes": list(self.notes),
             "steps": [asdict(step) for step in self.steps],
         }

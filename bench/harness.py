@@ -1,7 +1,9 @@
 """In-process benchmark harness: the real ComfyUI, this pack, and the trained digits model.
 
-Every method is run per prompt (batch 1: AdaptiveDiffusion's decision is per prompt) through
-ComfyUI nodes, and real diffusion-network calls are counted below every wrapper.
+A prompt is (noise, class). Methods whose batch rows are independent (the core samplers, and
+Adaptive KSampler with per_sample, where each row takes its own decisions exactly as if it ran
+alone) run all prompts in one batch; methods that decide per batch (EasyCache, LazyCache) run
+prompt by prompt. Real diffusion-network calls are counted below every wrapper.
 """
 from __future__ import annotations
 
@@ -25,25 +27,26 @@ import torch  # noqa: E402
 from devtools.comfy_server import PACK_FOLDERS, make_custom_nodes_dir  # noqa: E402
 
 NULL = "none"
+SEED = 1000
 
 
 @dataclass(frozen=True)
 class Prompt:
-    seed: int
+    noise_index: int  # row `noise_index` of seed SEED's noise (ComfyUI's latent batch_index)
     digit: int
 
 
 def prompts(count: int) -> list[Prompt]:
-    """`count` (seed, class) pairs, classes cycling 0-9."""
-    return [Prompt(seed=1000 + i, digit=i % 10) for i in range(count)]
+    """`count` (noise, class) pairs, classes cycling 0-9."""
+    return [Prompt(noise_index=i, digit=i % 10) for i in range(count)]
 
 
 @dataclass
-class RunResult:
-    image: torch.Tensor      # [1, 16, 16] in [0, 1]
-    model_calls: int
-    seconds: float
-    mask: str = ""
+class BatchResult:
+    images: torch.Tensor       # [N, 16, 16] in [0, 1]
+    model_calls: list[float]   # per prompt: model evaluations that computed this prompt
+    seconds: float             # wall time per image
+    masks: list[str]
 
 
 class Bench:
@@ -55,30 +58,43 @@ class Bench:
         self.nodes = load_packs(custom_nodes, list(PACK_FOLDERS))
         (self.model,) = self.call("AdaptiveDemoDigitsModel")
         (self.negative,) = self.call("AdaptiveDemoDigitClass", digit=NULL)
-        self.positives = {d: self.call("AdaptiveDemoDigitClass", digit=str(d))[0] for d in range(10)}
-        (self.latent,) = self.call("AdaptiveDemoDigitsLatent", batch_size=1)
         from demo.reference_pack.classifier import load_classifier
         self.classifier = load_classifier()
 
     def call(self, node_type: str, **inputs):
         return call_node(self.nodes, node_type, **inputs)
 
-    def sample(self, prompt: Prompt, node_type: str = "KSampler", model=None, **settings) -> RunResult:
-        """One prompt through a sampler node; settings are that node's inputs."""
+    def sample(self, batch: list[Prompt], node_type: str = "KSampler", model=None, **settings) -> BatchResult:
+        """All prompts in one batch through a sampler node (node inputs in `settings`)."""
+        from demo.reference_pack.digits_model import class_tokens
         model = model if model is not None else self.model
-        inputs = dict(model=model, seed=prompt.seed, positive=self.positives[prompt.digit],
-                      negative=self.negative, latent_image=self.latent, denoise=1.0, **settings)
+        positive = [[class_tokens(torch.tensor([p.digit for p in batch])), {}]]
+        latent = {"samples": torch.zeros(len(batch), 1, 16, 16), "batch_index": [p.noise_index for p in batch]}
         counter = [0]
-        handle = model.model.diffusion_model.register_forward_pre_hook(lambda *a: counter.__setitem__(0, counter[0] + 1))
+        # The UNet's first layer: EasyCache/LazyCache skip inside the UNet's forward, so only a
+        # layer below their wrapper counts real network evaluations for every method.
+        handle = model.model.diffusion_model.input_blocks[0].register_forward_pre_hook(
+            lambda *a: counter.__setitem__(0, counter[0] + 1))
         try:
             start = time.perf_counter()
-            out = self.call(node_type, **inputs)
-            seconds = time.perf_counter() - start
+            out = self.call(node_type, model=model, seed=SEED, positive=positive, negative=self.negative,
+                            latent_image=latent, denoise=1.0, **settings)
+            seconds = (time.perf_counter() - start) / len(batch)
         finally:
             handle.remove()
-        mask = out[1].mask_text() if len(out) > 1 else ""
-        image = (out[0]["samples"][0].float().clamp(-1, 1) + 1) / 2
-        return RunResult(image, counter[0], seconds, mask)
+        images = (out[0]["samples"][:, 0].float().clamp(-1, 1) + 1) / 2
+        if len(out) > 1:  # an Adaptive trace: each row's calls from its own mask
+            trace = out[1]
+            per_step = [s.model_calls + s.cached_calls for s in trace.steps]
+            calls = [float(sum(n for n, computed in zip(per_step, row) if computed)) for row in trace.rows]
+            return BatchResult(images, calls, seconds, trace.row_mask_texts())
+        return BatchResult(images, [float(counter[0])] * len(batch), seconds, [""] * len(batch))
+
+    def sample_one_by_one(self, batch: list[Prompt], **kwargs) -> BatchResult:
+        """Prompt by prompt (batch 1), for methods that decide per batch (EasyCache, LazyCache)."""
+        results = [self.sample([prompt], **kwargs) for prompt in batch]
+        return BatchResult(torch.cat([r.images for r in results]), [r.model_calls[0] for r in results],
+                           sum(r.seconds for r in results) / len(results), [r.masks[0] for r in results])
 
     def with_cache_node(self, node_type: str, reuse_threshold: float):
         """The model patched by core EasyCache or LazyCache (their default start/end)."""
@@ -86,9 +102,9 @@ class Bench:
                              start_percent=0.15, end_percent=0.95, verbose=False)
         return model
 
-    def predicted_digit(self, image: torch.Tensor) -> int:
+    def predicted_digits(self, images: torch.Tensor) -> torch.Tensor:
         from demo.reference_pack.classifier import predict
-        return int(predict(self.classifier, image.unsqueeze(0) * 2 - 1)[0])
+        return predict(self.classifier, images.unsqueeze(1) * 2 - 1)
 
 
 def psnr(image: torch.Tensor, reference: torch.Tensor) -> float:
@@ -99,4 +115,4 @@ def psnr(image: torch.Tensor, reference: torch.Tensor) -> float:
 def ssim(image: torch.Tensor, reference: torch.Tensor) -> float:
     """SSIM with kornia's implementation (7×7 window: the images are 16×16)."""
     import kornia.metrics
-    return float(kornia.metrics.ssim(image.unsqueeze(0), reference.unsqueeze(0), window_size=7).mean())
+    return float(kornia.metrics.ssim(image[None, None], reference[None, None], window_size=7).mean())

@@ -13,15 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import Bench  # noqa: E402
-
-
-def sample_class(bench: Bench, digit: int, count: int, steps: int, cfg: float, seed: int):
-    (latent,) = bench.call("AdaptiveDemoDigitsLatent", batch_size=count)
-    (out,) = bench.call("KSampler", model=bench.model, seed=seed, steps=steps, cfg=cfg,
-                        sampler_name="euler", scheduler="normal", positive=bench.positives[digit],
-                        negative=bench.negative, latent_image=latent, denoise=1.0)
-    return out["samples"]
+from bench.harness import Bench, Prompt  # noqa: E402
 
 
 def main() -> int:
@@ -30,12 +22,12 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--cfg", type=float, default=3.0)
     args = parser.parse_args()
-    from demo.reference_pack.classifier import predict
     bench = Bench()
     correct = 0
     for digit in range(10):
-        samples = sample_class(bench, digit, args.per_class, args.steps, args.cfg, seed=digit)
-        hits = int((predict(bench.classifier, samples) == digit).sum())
+        batch = [Prompt(noise_index=digit * args.per_class + i, digit=digit) for i in range(args.per_class)]
+        images = bench.sample(batch, sampler_name="euler", scheduler="normal", cfg=args.cfg, steps=args.steps).images
+        hits = int((bench.predicted_digits(images) == digit).sum())
         correct += hits
         print(f"digit {digit}: {hits}/{args.per_class} recognised", flush=True)
     total = 10 * args.per_class

@@ -33,7 +33,7 @@ def digits_graph(digit: int, seed: int, steps: int, adaptive: bool) -> dict:
         "denoise": 1.0}}
     if adaptive:  # the node defaults
         sampler["inputs"].update(threshold=0.01, max_skip_steps=4, warmup_steps=4, keep_last_steps=1,
-                                 noise_reuse="linear")
+                                 noise_reuse="linear", per_sample=False)
     graph = {
         "1": {"class_type": "AdaptiveDemoDigitsModel", "inputs": {}},
         "2": {"class_type": "AdaptiveDemoDigitClass", "inputs": {"digit": str(digit)}},

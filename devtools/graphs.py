@@ -1,7 +1,8 @@
 """API-format graphs on the fixture models, for server tests and the demo."""
 from __future__ import annotations
 
-ADAPTIVE = dict(threshold=0.5, max_skip_steps=4, warmup_steps=4, keep_last_steps=1, noise_reuse="linear")
+ADAPTIVE = dict(threshold=0.5, max_skip_steps=4, warmup_steps=4, keep_last_steps=1, noise_reuse="linear",
+                per_sample=False)
 SAMPLING = dict(seed=7, steps=12, cfg=4.0, sampler_name="euler", scheduler="normal", denoise=1.0)
 
 

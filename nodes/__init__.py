@@ -1,13 +1,23 @@
 """ComfyUI adapters for adaptive_core: node classes and their registration."""
+from .calibration_nodes import AdaptiveCalibrateThreshold, AdaptiveOracleSkipPath
 from .sampler_nodes import AdaptiveDiffusionPatch, AdaptiveKSampler, AdaptiveKSamplerAdvanced
+from .skip_path_nodes import AdaptiveSkipPathLoad, AdaptiveSkipPathSave
 
 NODE_CLASS_MAPPINGS = {
     "AdaptiveKSampler": AdaptiveKSampler,
     "AdaptiveKSamplerAdvanced": AdaptiveKSamplerAdvanced,
     "AdaptiveDiffusionPatch": AdaptiveDiffusionPatch,
+    "AdaptiveSkipPathSave": AdaptiveSkipPathSave,
+    "AdaptiveSkipPathLoad": AdaptiveSkipPathLoad,
+    "AdaptiveOracleSkipPath": AdaptiveOracleSkipPath,
+    "AdaptiveCalibrateThreshold": AdaptiveCalibrateThreshold,
 }
 NODE_DISPLAY_NAME_MAPPINGS = {
     "AdaptiveKSampler": "Adaptive KSampler",
     "AdaptiveKSamplerAdvanced": "Adaptive KSampler (Advanced)",
     "AdaptiveDiffusionPatch": "AdaptiveDiffusion (model patch)",
+    "AdaptiveSkipPathSave": "Save Skip Path",
+    "AdaptiveSkipPathLoad": "Load Skip Path",
+    "AdaptiveOracleSkipPath": "Oracle Skip Path",
+    "AdaptiveCalibrateThreshold": "Calibrate Threshold (δ)",
 }

@@ -14,10 +14,12 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import torch
+
 import comfy.model_patcher
 import comfy.patcher_extension as ext
 
-from ..adaptive_core import AdaptiveConfig, AdaptiveRun, AdaptiveTrace
+from ..adaptive_core import AdaptiveConfig, AdaptiveRun, AdaptiveTrace, SkipPathError
 from . import live
 
 log = logging.getLogger("AdaptiveDiffusion")
@@ -90,6 +92,9 @@ def outer_sample_wrapper(executor, *args, **kwargs):
     guider = executor.class_obj
     settings: PatchSettings = guider.model_options["transformer_options"][SETTINGS_KEY]
     sigmas = args[3] if len(args) > 3 else kwargs["sigmas"]
+    if settings.skip_path is not None and len(settings.skip_path) != len(sigmas) - 1:
+        raise SkipPathError(f"skip_path has {len(settings.skip_path)} steps but this sampler runs "
+                            f"{len(sigmas) - 1}: use a path saved from a run with the same steps")
     run = AdaptiveRun(settings.config, sigmas.tolist(), label=settings.label, skip_path=settings.skip_path)
     if settings.config.enabled:
         warn_about_other_caches(guider.model_options)
@@ -163,16 +168,48 @@ class AdaptiveModelFunction:
         return list(self.inner.models()) if hasattr(self.inner, "models") else []
 
     def __call__(self, apply_model: Callable, args: dict[str, Any]):
-        def compute():
-            if self.inner is not None:
-                return self.inner(apply_model, args)
-            return apply_model(args["input"], args["timestep"], **args["c"])
-
         transformer_options = args["c"].get("transformer_options", {})
         run: AdaptiveRun | None = transformer_options.get(RUN_KEY)
         if run is None:
-            return compute()
+            return self._compute(apply_model, args)
         cond_or_uncond = args.get("cond_or_uncond") or [0]
         uuids = transformer_options.get("uuids") or [None] * len(cond_or_uncond)
         keys = list(zip(cond_or_uncond, uuids))
-        return run.model_call(compute, args["input"], args["timestep"], keys)
+        rows = rows_computer(lambda narrowed: self._compute(apply_model, narrowed), args)
+        if rows is None and run.per_sample:
+            run.fall_back_to_batch_decisions("this model's conditioning cannot be split by batch rows")
+            log.info("AdaptiveDiffusion: per_sample needs conditioning that can be split by rows; "
+                     "this model's cannot, so the whole batch shares each decision")
+        return run.model_call(lambda: self._compute(apply_model, args), args["input"], args["timestep"],
+                              keys, compute_rows=rows)
+
+    def _compute(self, apply_model: Callable, args: dict[str, Any]):
+        if self.inner is not None:
+            return self.inner(apply_model, args)
+        return apply_model(args["input"], args["timestep"], **args["c"])
+
+
+def rows_computer(compute: Callable[[dict], Any], args: dict[str, Any]):
+    """A function computing only some rows of this call, or None when the call cannot be split.
+
+    Splitting needs every conditioning tensor to have one row per input row; anything else
+    (ControlNet outputs, batch-coupled or unknown conditioning) keeps the call whole.
+    """
+    total = args["input"].shape[0]
+    conditioning = args["c"]
+    if conditioning.get("control") is not None:
+        return None
+    for key, value in conditioning.items():
+        if key == "transformer_options" or value is None:
+            continue
+        if not torch.is_tensor(value) or value.dim() == 0 or value.shape[0] != total:
+            return None
+
+    def compute_rows(indices: list[int]):
+        index = torch.tensor(indices, device=args["input"].device)
+        narrowed = {key: value.index_select(0, index.to(value.device)) if torch.is_tensor(value) else value
+                    for key, value in conditioning.items()}
+        return compute({**args, "input": args["input"].index_select(0, index),
+                        "timestep": args["timestep"].index_select(0, index.to(args["timestep"].device)),
+                        "c": narrowed})
+    return compute_rows

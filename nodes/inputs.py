@@ -27,6 +27,11 @@ ADAPTIVE_INPUTS = {
         "tooltip": "What a skipped step uses instead of the model: hold = the last computed "
                    "noise (the paper's reuse); linear / quadratic = the noise predicted in σ "
                    "from the last 2 / 3 computed steps."}),
+    "per_sample": ("BOOLEAN", {
+        "default": False,
+        "tooltip": "Decide per batch item instead of per batch: each prompt in the batch gets its "
+                   "own skip path and the model runs only on the items that need a step. Off = "
+                   "the paper (one decision for the whole batch)."}),
 }
 ADAPTIVE_INPUT_NAMES = tuple(ADAPTIVE_INPUTS)
 

@@ -3,22 +3,29 @@ from __future__ import annotations
 
 import nodes as comfy_nodes
 
-from ..adaptive_core import AdaptiveConfig, AdaptiveTrace
+from ..adaptive_core import AdaptiveConfig, AdaptiveTrace, SkipPath
 from .hooks import apply_adaptive_diffusion
 from .inputs import ADAPTIVE_INPUTS, build_config, input_problem, with_adaptive_inputs
 
 CATEGORY = "sampling/adaptive diffusion"
 TRACE_TYPE = "ADAPTIVE_TRACE"
+SKIP_PATH_INPUT = {"skip_path": ("SKIP_PATH", {
+    "tooltip": "Optional: follow this saved skip path (Load Skip Path) instead of the criterion."})}
 
 
 def _validate(steps=None, **adaptive):
     return input_problem(steps=steps, **adaptive) or True
 
 
-def _sample_with_trace(model, config: AdaptiveConfig, sample) -> dict:
+def _sample_with_trace(model, config: AdaptiveConfig, sample, skip_path: SkipPath | None = None,
+                       steps: int = 0) -> dict:
     """Run `sample(patched_model)` and return the node result with the run's trace and UI data."""
+    if skip_path is not None and steps > 0:
+        skip_path.check_length(steps)  # before sampling starts
     traces: list[AdaptiveTrace] = []
-    (latent,) = sample(apply_adaptive_diffusion(model, config, on_trace=traces.append))
+    patched = apply_adaptive_diffusion(model, config, on_trace=traces.append,
+                                       skip_path=skip_path.skip if skip_path is not None else None)
+    (latent,) = sample(patched)
     trace = traces[-1] if traces else AdaptiveTrace(config, notes=["nothing was sampled"])
     ui = {"adaptive_mask": ["".join("1" if s.computed else "0" for s in trace.steps)],
           "adaptive_summary": [trace.summary()],
@@ -39,21 +46,23 @@ class AdaptiveKSampler:
 
     @classmethod
     def INPUT_TYPES(cls):
-        return with_adaptive_inputs(comfy_nodes.KSampler.INPUT_TYPES())
+        types = with_adaptive_inputs(comfy_nodes.KSampler.INPUT_TYPES())
+        types.setdefault("optional", {}).update(SKIP_PATH_INPUT)
+        return types
 
     @classmethod
     def VALIDATE_INPUTS(cls, steps=None, threshold=None, max_skip_steps=None, warmup_steps=None,
-                        keep_last_steps=None, noise_reuse=None):
+                        keep_last_steps=None, noise_reuse=None, per_sample=None):
         return _validate(steps, threshold=threshold, max_skip_steps=max_skip_steps,
                          warmup_steps=warmup_steps, keep_last_steps=keep_last_steps,
-                         noise_reuse=noise_reuse)
+                         noise_reuse=noise_reuse, per_sample=per_sample)
 
     def sample(self, model, seed, steps, cfg, sampler_name, scheduler, positive, negative,
-               latent_image, denoise=1.0, **adaptive):
+               latent_image, denoise=1.0, skip_path=None, **adaptive):
         config = build_config(steps=steps, **adaptive)
         return _sample_with_trace(model, config, lambda patched: comfy_nodes.common_ksampler(
             patched, seed, steps, cfg, sampler_name, scheduler, positive, negative, latent_image,
-            denoise=denoise))
+            denoise=denoise), skip_path, steps if denoise > 0 else 0)
 
 
 class AdaptiveKSamplerAdvanced:
@@ -68,20 +77,23 @@ class AdaptiveKSamplerAdvanced:
 
     @classmethod
     def INPUT_TYPES(cls):
-        return with_adaptive_inputs(comfy_nodes.KSamplerAdvanced.INPUT_TYPES(),
-                                    tooltip_source=comfy_nodes.KSampler.INPUT_TYPES())
+        types = with_adaptive_inputs(comfy_nodes.KSamplerAdvanced.INPUT_TYPES(),
+                                     tooltip_source=comfy_nodes.KSampler.INPUT_TYPES())
+        types.setdefault("optional", {}).update(SKIP_PATH_INPUT)
+        return types
 
     VALIDATE_INPUTS = AdaptiveKSampler.VALIDATE_INPUTS
 
     def sample(self, model, add_noise, noise_seed, steps, cfg, sampler_name, scheduler, positive,
                negative, latent_image, start_at_step, end_at_step, return_with_leftover_noise,
-               denoise=1.0, **adaptive):
+               denoise=1.0, skip_path=None, **adaptive):
         config = build_config(steps=steps, **adaptive)
+        stage_steps = max(0, min(end_at_step, steps) - start_at_step)
         return _sample_with_trace(model, config, lambda patched: comfy_nodes.common_ksampler(
             patched, noise_seed, steps, cfg, sampler_name, scheduler, positive, negative,
             latent_image, denoise=denoise, disable_noise=add_noise == "disable",
             start_step=start_at_step, last_step=end_at_step,
-            force_full_denoise=return_with_leftover_noise != "enable"))
+            force_full_denoise=return_with_leftover_noise != "enable"), skip_path, stage_steps)
 
 
 class AdaptiveDiffusionPatch:
@@ -96,15 +108,17 @@ class AdaptiveDiffusionPatch:
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {"model": ("MODEL", {"tooltip": "The model to accelerate."}),
-                             **ADAPTIVE_INPUTS}}
+                             **ADAPTIVE_INPUTS},
+                "optional": dict(SKIP_PATH_INPUT)}
 
     @classmethod
     def VALIDATE_INPUTS(cls, threshold=None, max_skip_steps=None, warmup_steps=None,
-                        keep_last_steps=None, noise_reuse=None):
+                        keep_last_steps=None, noise_reuse=None, per_sample=None):
         return _validate(threshold=threshold, max_skip_steps=max_skip_steps,
                          warmup_steps=warmup_steps, keep_last_steps=keep_last_steps,
-                         noise_reuse=noise_reuse)
+                         noise_reuse=noise_reuse, per_sample=per_sample)
 
-    def patch(self, model, **adaptive):
-        return (apply_adaptive_diffusion(model, build_config(**adaptive)),)
+    def patch(self, model, skip_path=None, **adaptive):
+        path = skip_path.skip if skip_path is not None else None
+        return (apply_adaptive_diffusion(model, build_config(**adaptive), skip_path=path),)
 

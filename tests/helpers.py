@@ -7,7 +7,7 @@ from conftest import run_node
 
 KSAMPLER_DEFAULTS = dict(seed=7, steps=10, cfg=4.0, sampler_name="euler", scheduler="normal", denoise=1.0)
 ADAPTIVE_DEFAULTS = dict(threshold=0.5, max_skip_steps=4, warmup_steps=4, keep_last_steps=1,
-                         noise_reuse="linear")
+                         noise_reuse="linear", per_sample=False)
 
 
 @lru_cache(maxsize=None)

@@ -1,6 +1,7 @@
 """End to end through a real ComfyUI server on 127.0.0.1: /object_info, /prompt, /history."""
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -94,3 +95,25 @@ def test_bad_inputs_are_rejected_by_validation_naming_the_input(server, field, v
     errors = body["node_errors"]["10"]["errors"]
     assert any(field in (error.get("details", "") + error.get("message", "")) for error in errors), errors
     assert server.get("/system_stats")  # still serving
+
+
+def test_save_and_replay_a_skip_path_through_the_server(server):
+    import shutil
+    graph = adaptive_graph(seed=106)
+    graph["20"] = {"class_type": "AdaptiveSkipPathSave", "inputs": {"trace": ["10", 1], "filename_prefix": "e2e/path"}}
+    outputs = server.run(graph)
+    saved = outputs["20"]["skip_paths"][0]
+    shutil.copy(server.base_dir / "output" / saved["subfolder"] / saved["filename"],
+                server.base_dir / "input" / "replay_e2e.json")
+    replay = adaptive_graph(seed=107, threshold=0.0001)
+    replay["20"] = {"class_type": "AdaptiveSkipPathLoad", "inputs": {"path": "replay_e2e.json"}}
+    replay["10"]["inputs"]["skip_path"] = ["20", 0]
+    replayed = server.run(replay)
+    assert replayed["10"]["adaptive_mask"][0] == outputs["10"]["adaptive_mask"][0]
+    assert "0" in replayed["10"]["adaptive_mask"][0]
+    (server.base_dir / "input" / "broken.json").write_text("{")
+    broken = adaptive_graph(seed=108)
+    broken["20"] = {"class_type": "AdaptiveSkipPathLoad", "inputs": {"path": "broken.json"}}
+    broken["10"]["inputs"]["skip_path"] = ["20", 0]
+    status, body = server.post("/prompt", {"prompt": broken})
+    assert status == 400 and "not a JSON" in json.dumps(body["node_errors"])
