@@ -73,7 +73,8 @@ class Bench:
         counter = [0]
         # The UNet's first layer: EasyCache/LazyCache skip inside the UNet's forward, so only a
         # layer below their wrapper counts real network evaluations for every method.
-        handle = model.model.diffusion_model.input_blocks[0].register_forward_pre_hook(
+        # (input_blocks[0] is a container the UNet iterates over, so hook the conv inside it.)
+        handle = model.model.diffusion_model.input_blocks[0][0].register_forward_pre_hook(
             lambda *a: counter.__setitem__(0, counter[0] + 1))
         try:
             start = time.perf_counter()
