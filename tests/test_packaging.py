@@ -1,0 +1,38 @@
+"""Packaging: the Comfy Registry's own validator accepts pyproject.toml, and the layout is a pack."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_comfy_cli_node_validate_passes():
+    comfy = Path(sys.executable).with_name("comfy")
+    env = {**os.environ, "DO_NOT_TRACK": "1"}
+    result = subprocess.run([str(comfy), "--skip-prompt", "--no-enable-telemetry", "node", "validate"],
+                            cwd=REPO, capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "validation checks passed" in result.stdout + result.stderr
+
+
+def test_pyproject_declares_the_registry_fields():
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())
+    assert project["project"]["license"]["text"] == "GPL-3.0-or-later"
+    # The same pinned runtime requirements for the Registry and for ComfyUI-Manager's pip install.
+    requirements = [line.strip() for line in (REPO / "requirements.txt").read_text().splitlines()
+                    if line.strip() and not line.startswith("#")]
+    assert sorted(project["project"]["dependencies"]) == sorted(requirements)
+    assert all("==" in requirement for requirement in requirements)
+    comfy = project["tool"]["comfy"]
+    assert comfy["PublisherId"] and comfy["DisplayName"] and "requires-comfyui" in comfy
+    assert project["project"]["urls"]["Repository"].startswith("https://")
+
+
+def test_pack_exports_what_comfyui_loads():
+    text = (REPO / "__init__.py").read_text()
+    for name in ("NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS", "WEB_DIRECTORY"):
+        assert name in text
