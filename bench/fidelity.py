@@ -10,7 +10,6 @@ sampler and bench/results/fidelity_<steps>.md with the comparison at equal model
 from __future__ import annotations
 
 import argparse
-import csv
 import statistics
 import sys
 from dataclasses import dataclass, field
@@ -19,11 +18,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.harness import Bench, Prompt, prompts, psnr, ssim  # noqa: E402
+from bench.report import MODES, RESULTS, plot, write_csv, write_summary  # noqa: E402
 
 import torch  # noqa: E402  (after the harness has put ComfyUI in place)
 
-RESULTS = Path(__file__).resolve().parent / "results"
-MODES = ("hold", "linear", "quadratic")
 
 
 @dataclass
@@ -84,65 +82,6 @@ def check_per_sample_equivalence(bench: Bench, batch: list[Prompt], steps: int, 
             f"identical skip paths, lowest PSNR between the two {worst:.1f} dB")
 
 
-def interpolate(points: list[tuple[float, float]], calls: float) -> float | None:
-    """PSNR of a (calls, PSNR) curve at `calls`, linear between neighbours; None outside."""
-    points = sorted(points)
-    for (c0, p0), (c1, p1) in zip(points, points[1:]):
-        if c0 <= calls <= c1:
-            return p0 if c1 == c0 else p0 + (p1 - p0) * (calls - c0) / (c1 - c0)
-    return None
-
-
-def comparison_table(rows: list[dict]) -> str:
-    """Markdown: every AdaptiveDiffusion setting against the alternatives at equal model calls."""
-    lines = ["| sampler | setting | calls | PSNR | SSIM | acc. | Δ vs fewer steps | Δ vs EasyCache | Δ vs LazyCache |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for sampler in dict.fromkeys(r["sampler"] for r in rows):
-        mine = [r for r in rows if r["sampler"] == sampler]
-        full = next(r for r in mine if r["method"] == "full")
-        curves = {m: [(r["model_calls"], r["psnr"]) for r in mine if r["method"] == m] for m in ("fewer", "easycache", "lazycache")}
-        curves["fewer"].append((full["model_calls"], full["psnr"]))
-        for r in mine:
-            if r["method"] not in ("adaptive", "paper"):
-                continue
-            deltas = []
-            for method in ("fewer", "easycache", "lazycache"):
-                other = interpolate(curves[method], r["model_calls"])
-                deltas.append("n/a" if other is None else f"{r['psnr'] - other:+.1f} dB")
-            lines.append(f"| {sampler} | {r['setting']} | {r['model_calls']:.1f} | {r['psnr']:.1f} | "
-                         f"{r['ssim']:.3f} | {r['accuracy']:.0%} | " + " | ".join(deltas) + " |")
-    return "\n".join(lines)
-
-
-def plot(rows: list[dict], sampler: str, steps: int, path: Path) -> None:
-    from matplotlib.figure import Figure
-    figure = Figure(figsize=(6.4, 4.2), dpi=110)
-    axes = figure.add_subplot()
-    mine = [r for r in rows if r["sampler"] == sampler and r["method"] != "full"]
-    styles = {"fewer": ("fewer steps", "k", "o"), "easycache": ("EasyCache", "#E69F00", "s"),
-              "lazycache": ("LazyCache", "#56B4E9", "^")}
-    for method, (name, colour, marker) in styles.items():
-        points = sorted((r["model_calls"], r["psnr"]) for r in mine if r["method"] == method)
-        if points:
-            axes.plot(*zip(*points), marker=marker, color=colour, label=name)
-    for mode, colour in zip(MODES, ("#CC79A7", "#009E73", "#0072B2")):
-        points = sorted((r["model_calls"], r["psnr"]) for r in mine
-                        if r["method"] == "adaptive" and r["setting"].startswith(mode))
-        if points:
-            axes.plot(*zip(*points), marker="D", color=colour, label=f"AdaptiveDiffusion {mode}")
-    paper = [r for r in mine if r["method"] == "paper"]
-    if paper:
-        axes.scatter([paper[0]["model_calls"]], [paper[0]["psnr"]], marker="*", s=120, color="#D55E00",
-                     label="paper setting", zorder=5)
-    axes.set_xlabel("model calls per image")
-    axes.set_ylabel(f"PSNR vs {steps}-step result (dB)")
-    axes.set_title(f"{sampler}, {steps} steps: quality at equal model calls")
-    axes.grid(alpha=0.3)
-    axes.legend(fontsize=7, loc="lower right")
-    figure.tight_layout()
-    figure.savefig(path)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--samplers", default="euler,euler_ancestral,dpmpp_2m,ddim,uni_pc,heun")
@@ -180,36 +119,6 @@ def main() -> int:
         plot(mine, sampler, args.steps, RESULTS / f"{stem}_{sampler}.png")
     write_summary(stem, args)
     return 0
-
-
-def write_csv(rows: list[dict], path: Path) -> None:
-    with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-
-
-def read_csvs(stem: str) -> list[dict]:
-    """Every sampler's rows measured so far (one CSV per sampler, so samplers can run separately)."""
-    rows = []
-    for path in sorted(RESULTS.glob(f"{stem}_*.csv")):
-        with open(path) as handle:
-            for row in csv.DictReader(handle):
-                rows.append({k: (v if k in ("sampler", "method", "setting") else float(v)) for k, v in row.items()})
-    return rows
-
-
-def write_summary(stem: str, args) -> None:
-    header = (f"Digits reference model, {args.steps} steps, cfg {args.cfg}, scheduler normal, "
-              f"{args.prompts} prompts (noise × class); PSNR/SSIM against each prompt's {args.steps}-step "
-              f"result; acc. = the independent classifier's accuracy; Δ = AdaptiveDiffusion's PSNR minus "
-              f"the alternative's, interpolated at the same model calls (n/a: outside the alternative's "
-              f"measured range). AdaptiveDiffusion runs with per_sample on, so each prompt takes its own "
-              f"decisions as in a batch-1 run ({args.equivalence}); EasyCache/LazyCache run prompt by "
-              f"prompt. Per-sampler CSVs and Pareto plots are beside this file.\n"
-              f"Command: `python3 scripts/dev.py run bench/fidelity.py --steps {args.steps} "
-              f"--prompts {args.prompts} --samplers <one or more>`\n\n")
-    (RESULTS / f"{stem}.md").write_text(header + comparison_table(read_csvs(stem)) + "\n")
 
 
 if __name__ == "__main__":
