@@ -28,9 +28,8 @@ def comparison_table(rows: list[dict]) -> str:
              "|---|---|---|---|---|---|---|---|---|"]
     for sampler in dict.fromkeys(r["sampler"] for r in rows):
         mine = [r for r in rows if r["sampler"] == sampler]
-        full = next(r for r in mine if r["method"] == "full")
         curves = {m: [(r["model_calls"], r["psnr"]) for r in mine if r["method"] == m] for m in ("fewer", "easycache", "lazycache")}
-        curves["fewer"].append((full["model_calls"], full["psnr"]))
+        # (The full-step run is the reference itself, PSNR ∞: it is no point to interpolate to.)
         for r in mine:
             if r["method"] not in ("adaptive", "paper"):
                 continue
@@ -58,7 +57,7 @@ def summary_tables(rows: list[dict], deltas: tuple[float, ...] = (0.01, 0.02)) -
              "|---|---|---|---|---|---|"]
     for sampler in dict.fromkeys(r["sampler"] for r in rows):
         mine = [r for r in rows if r["sampler"] == sampler]
-        fewer = [(r["model_calls"], r["psnr"]) for r in mine if r["method"] in ("fewer", "full")]
+        fewer = [(r["model_calls"], r["psnr"]) for r in mine if r["method"] == "fewer"]
         for delta in deltas:
             modes = {m: next((r for r in mine if r["setting"] == f"{m} δ={delta}"), None) for m in MODES}
             if not all(modes.values()):
