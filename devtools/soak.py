@@ -21,6 +21,11 @@ STEPS = (8, 12, 16, 20)
 THRESHOLDS = (0.0, 0.02, 0.1, 0.5)
 BATCHES = (1, 2, 3)
 SIZES = (8, 16)
+# ComfyUI's uni_pc writes 0.001 into the last σ of the tensor it is given (a view of the input,
+# host code). With SamplerCustomAdvanced that tensor is BasicScheduler's cached output, so a later
+# prompt reusing it samples another schedule, with or without this pack: keep uni_pc to the
+# routes that build their schedule per call.
+WRITES_INTO_SIGMAS = ("uni_pc", "uni_pc_bh2")
 WARM_PROMPTS = 20  # RSS is first read after this many prompts, when the host's caches are warm
 
 
@@ -86,7 +91,9 @@ def soak_prompts(count: int, seed: int = 0) -> list[SoakPrompt]:
         if i % 2 == 0:
             pair = dict(route=ROUTES[(i // 2) % len(ROUTES)], kind=rng.choice(KINDS),
                         batch=rng.choice(BATCHES), size=rng.choice(SIZES), threshold=rng.choice(THRESHOLDS))
-        prompts.append(SoakPrompt(index=i, steps=rng.choice(STEPS), sampler=rng.choice(SAMPLERS),
+        samplers = [name for name in SAMPLERS
+                    if pair["route"] != "patch_custom" or name not in WRITES_INTO_SIGMAS]
+        prompts.append(SoakPrompt(index=i, steps=rng.choice(STEPS), sampler=rng.choice(samplers),
                                   seed=10_000 + seed * 1000 + i, **pair))
     return prompts
 
