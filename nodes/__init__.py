@@ -2,6 +2,7 @@
 from .calibration_nodes import AdaptiveCalibrateThreshold, AdaptiveOracleSkipPath
 from .sampler_nodes import AdaptiveDiffusionPatch, AdaptiveKSampler, AdaptiveKSamplerAdvanced
 from .skip_path_nodes import AdaptiveSkipPathLoad, AdaptiveSkipPathSave
+from .visual_nodes import AdaptiveSkipMaskPreview, AdaptiveSkipStats
 
 NODE_CLASS_MAPPINGS = {
     "AdaptiveKSampler": AdaptiveKSampler,
@@ -11,6 +12,8 @@ NODE_CLASS_MAPPINGS = {
     "AdaptiveSkipPathLoad": AdaptiveSkipPathLoad,
     "AdaptiveOracleSkipPath": AdaptiveOracleSkipPath,
     "AdaptiveCalibrateThreshold": AdaptiveCalibrateThreshold,
+    "AdaptiveSkipMaskPreview": AdaptiveSkipMaskPreview,
+    "AdaptiveSkipStats": AdaptiveSkipStats,
 }
 NODE_DISPLAY_NAME_MAPPINGS = {
     "AdaptiveKSampler": "Adaptive KSampler",
@@ -20,4 +23,6 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "AdaptiveSkipPathLoad": "Load Skip Path",
     "AdaptiveOracleSkipPath": "Oracle Skip Path",
     "AdaptiveCalibrateThreshold": "Calibrate Threshold (δ)",
+    "AdaptiveSkipMaskPreview": "Skip Mask Preview",
+    "AdaptiveSkipStats": "Skip Stats",
 }
