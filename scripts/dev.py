@@ -4,6 +4,7 @@
     python3 scripts/dev.py test [pytest args...]   # builds the host (and installs chromium) if
                                                    # needed, then runs pytest
     python3 scripts/dev.py demo                    # headless demo through a real ComfyUI server
+    python3 scripts/dev.py run SCRIPT [args...]    # run a repo script with the host's python
     python3 scripts/dev.py host                    # only build the host; prints its folder
 
 The host is a virtual environment with exactly the versions in requirements/*.lock and the real
@@ -121,21 +122,24 @@ def cmd_test(args: list[str]) -> int:
     return proc.returncode
 
 
-def cmd_demo(args: list[str]) -> int:
+def cmd_run(args: list[str]) -> int:
     host = ensure_host()
     python = str(host / "venv" / "bin" / "python")
-    return subprocess.run([python, str(REPO / "demo" / "run_demo.py"), *args], cwd=REPO,
-                          env=host_env(host)).returncode
+    return subprocess.run([python, *args], cwd=REPO, env=host_env(host)).returncode
+
+
+def cmd_demo(args: list[str]) -> int:
+    return cmd_run([str(REPO / "demo" / "run_demo.py"), *args])
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in {"test", "demo", "host"}:
+    if not argv or argv[0] not in {"test", "demo", "run", "host"}:
         print(__doc__)
         return 2
     if argv[0] == "host":
         print(ensure_host())
         return 0
-    return {"test": cmd_test, "demo": cmd_demo}[argv[0]](argv[1:])
+    return {"test": cmd_test, "demo": cmd_demo, "run": cmd_run}[argv[0]](argv[1:])
 
 
 if __name__ == "__main__":
