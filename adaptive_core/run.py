@@ -47,6 +47,11 @@ class AdaptiveRun:
         self.skipping_allowed = config.enabled or self.skip_path is not None
         self._lock = threading.Lock()
 
+    def __deepcopy__(self, memo):
+        # The run lives in a copy of model_options; a pack deep-copying those mid-run must get
+        # the same run (its lock cannot be copied, and a copy would split the state in two).
+        return self
+
     @property
     def total_steps(self) -> int:
         return len(self.trace.steps)

@@ -1,7 +1,7 @@
 """The per-run record of what was computed and what was skipped (ComfyUI type ADAPTIVE_TRACE)."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from .config import AdaptiveConfig
@@ -71,6 +71,19 @@ class AdaptiveTrace:
         text = (f"AdaptiveDiffusion: computed {self.computed_steps}/{self.total_steps} steps, "
                 f"{self.skipped_steps} skipped ({self.call_reduction:.2f}x fewer model calls)")
         return f"{text} [{self.label}]" if self.label else text
+
+    def per_item(self) -> list["AdaptiveTrace"]:
+        """One trace per batch item when decisions were per sample, else [self] (for pictures)."""
+        if not self.per_sample or len(self.rows) < 2:
+            return [self]
+        return [AdaptiveTrace(self.config, [replace(step, computed=computed) for step, computed in zip(self.steps, row)],
+                              f"{self.label or 'item'} {index}".strip(), list(self.notes), [row], False)
+                for index, row in enumerate(self.rows)]
+
+    def agreement(self, other: "AdaptiveTrace") -> float:
+        """Share of steps on which two traces took the same decision."""
+        pairs = list(zip(self.steps, other.steps))
+        return sum(a.computed == b.computed for a, b in pairs) / len(pairs) if pairs else 1.0
 
     def to_dict(self) -> dict[str, Any]:
         config = asdict(self.config)

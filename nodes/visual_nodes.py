@@ -59,8 +59,17 @@ class AdaptiveSkipMaskPreview:
         # Imported here so that a missing matplotlib only affects this node, not the samplers.
         from .mask_picture import render_mask_picture
 
-        traces = [t for t in (trace, trace_2, trace_3, trace_4) if t is not None]
-        picture = render_mask_picture(traces, labels.split(",") if labels else [])
+        given = [t for t in (trace, trace_2, trace_3, trace_4) if t is not None]
+        names = labels.split(",") if labels else []
+        traces, row_names = [], []
+        for index, run in enumerate(given):  # per-sample traces: one row per batch item
+            items = run.per_item()
+            traces += items
+            name = names[index].strip() if index < len(names) else ""
+            row_names += [f"{name} {item.label}".strip() if len(items) > 1 else name for item in items]
+        if len(given) == 2 and len(traces) == 2:  # e.g. estimator vs oracle: say how far they agree
+            row_names[1] = f"{row_names[1] or traces[1].label or 'run 2'} (agrees on {traces[0].agreement(traces[1]):.0%} of steps)"
+        picture = render_mask_picture(traces, row_names)
         return {"ui": {"images": [save_temp_png(picture.rgb)]},
                 "result": (to_image_tensor(picture.rgb),)}
 

@@ -77,3 +77,13 @@ def test_unsplittable_conditioning_falls_back_to_batch_decisions(comfy, caplog):
                       {"input": x, "timestep": torch.full((4,), 3.0), "c": c, "cond_or_uncond": [0, 1]})
     assert out.shape == x.shape and not run.per_sample
     assert "split by rows" in caplog.text and any("per-sample decisions off" in n for n in run.trace.notes)
+
+
+def test_the_mask_picture_draws_one_row_per_batch_item(comfy):
+    inputs = digits_batch(comfy, [0, 3, 7])
+    _, trace = adaptive(comfy, inputs, per_sample=True, threshold=0.01, steps=30, cfg=3.0)
+    items = trace.per_item()
+    assert [item.mask_text() for item in items] == trace.row_mask_texts()
+    (image,) = run_node(comfy, "AdaptiveSkipMaskPreview", trace=trace)
+    (single,) = run_node(comfy, "AdaptiveSkipMaskPreview", trace=items[0])
+    assert image.shape[1] > 2 * single.shape[1]  # three stacked rows
