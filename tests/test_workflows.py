@@ -158,6 +158,49 @@ def test_note_says_where_each_model_goes_and_what_the_settings_do(name):
         assert words in text
 
 
+def first_node(data: dict, node_type: str) -> dict:
+    return next(node for node in data["nodes"] if node["type"] == node_type)
+
+
+def drop_control_mode(data: dict) -> None:
+    del first_node(data, "AdaptiveKSampler")["widgets_values"][1]  # "fixed" after the seed
+
+
+def bad_video_length(data: dict) -> None:
+    first_node(data, "EmptyHunyuanLatentVideo")["widgets_values"][2] = 32  # Wan needs 4k + 1 frames
+
+
+def unknown_sampler(data: dict) -> None:
+    first_node(data, "AdaptiveKSampler")["widgets_values"][4] = "euler_fast"
+
+
+def wrong_link_type(data: dict) -> None:
+    link = next(link for link in data["links"] if link[5] == "CONDITIONING")
+    link[5] = "IMAGE"
+
+
+def renamed_input(data: dict) -> None:
+    first_node(data, "VAEDecode")["inputs"][0]["name"] = "latent"
+
+
+def unplugged_model(data: dict) -> None:
+    first_node(data, "AdaptiveKSampler")["inputs"][0]["link"] = None
+
+
+@pytest.mark.parametrize("break_it,complaint", [
+    (drop_control_mode, "must be followed by its control_after_generate mode"),
+    (bad_video_length, "32 is not min 1 + a multiple of step 4"),
+    (unknown_sampler, "'euler_fast' is not one of"),
+    (wrong_link_type, "vs link type IMAGE"),
+    (renamed_input, "has no input 'latent'"),
+    (unplugged_model, "required input model is not connected")])
+def test_the_checks_catch_a_broken_workflow(break_it, complaint, info):
+    data = copy.deepcopy(workflow("wan21_adaptive_t2v"))
+    break_it(data)
+    problems = link_problems(data, info) + socket_problems(data, info) + widget_problems(data, info)
+    assert any(complaint in problem for problem in problems), problems
+
+
 def test_txt2img_compares_adaptive_and_core_ksampler_on_the_same_seed(info):
     (adaptive,) = api_nodes("sdxl_adaptive_txt2img", info, "AdaptiveKSampler")
     (core,) = api_nodes("sdxl_adaptive_txt2img", info, "KSampler")
