@@ -72,7 +72,7 @@ def make_placeholders(base: Path) -> None:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     base = tmp_path_factory.mktemp("workflow-server")
-    make_placeholders(base)  # before start: ComfyUI lists the model folders once they are asked for
+    make_placeholders(base)  # before start, so the first /object_info already lists them
     instance = ComfyServer(base, os.environ["COMFYUI_DIR"]).start()
     yield instance
     instance.stop()
