@@ -47,6 +47,7 @@ class BatchResult:
     model_calls: list[float]   # per prompt: model evaluations that computed this prompt
     seconds: float             # wall time per image
     masks: list[str]
+    trace: object = None       # the AdaptiveTrace of an Adaptive KSampler run
 
 
 class Bench:
@@ -88,7 +89,7 @@ class Bench:
             trace = out[1]
             per_step = [s.model_calls + s.cached_calls for s in trace.steps]
             calls = [float(sum(n for n, computed in zip(per_step, row) if computed)) for row in trace.rows]
-            return BatchResult(images, calls, seconds, trace.row_mask_texts())
+            return BatchResult(images, calls, seconds, trace.row_mask_texts(), trace)
         return BatchResult(images, [float(counter[0])] * len(batch), seconds, [""] * len(batch))
 
     def sample_one_by_one(self, batch: list[Prompt], **kwargs) -> BatchResult:
