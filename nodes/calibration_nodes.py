@@ -36,9 +36,17 @@ class Probe:
         return self.run(replace(self.config, threshold=0.0), seed=seed)[0]
 
 
-def _core_inputs() -> dict:
+def _search_inputs(extra: dict) -> dict:
+    """KSampler's inputs, the Adaptive settings a search keeps fixed, then the search's own."""
     required = comfy_nodes.KSampler.INPUT_TYPES()["required"]
-    return {name: required[name] for name in CORE_INPUTS}
+    fixed = {k: v for k, v in ADAPTIVE_INPUTS.items() if k not in ("threshold", "per_sample")}
+    return {"required": {**{name: required[name] for name in CORE_INPUTS}, **fixed, **extra}}
+
+
+def _probe(core: dict, noise_reuse, max_skip_steps, warmup_steps, keep_last_steps) -> Probe:
+    config = build_config(steps=core["steps"], threshold=0.01, max_skip_steps=max_skip_steps,
+                          warmup_steps=warmup_steps, keep_last_steps=keep_last_steps, noise_reuse=noise_reuse)
+    return Probe(core, config)
 
 
 class AdaptiveOracleSkipPath:
@@ -53,21 +61,18 @@ class AdaptiveOracleSkipPath:
 
     @classmethod
     def INPUT_TYPES(cls):
-        adaptive = {k: v for k, v in ADAPTIVE_INPUTS.items() if k not in ("threshold", "per_sample")}
-        return {"required": {**_core_inputs(), **adaptive,
-                             "tolerance": ("FLOAT", {"default": 0.02, "min": 0.0, "max": 10.0, "step": 0.001,
-                                                     "tooltip": "Largest accepted ‖x − x_full‖ / ‖x_full‖ of the final latent."}),
-                             "max_rollouts": ("INT", {"default": 60, "min": 1, "max": 1000,
-                                                      "tooltip": "At most this many trial runs (one per candidate step)."})}}
+        return _search_inputs({
+            "tolerance": ("FLOAT", {"default": 0.02, "min": 0.0, "max": 10.0, "step": 0.001,
+                                    "tooltip": "Largest accepted ‖x − x_full‖ / ‖x_full‖ of the final latent."}),
+            "max_rollouts": ("INT", {"default": 60, "min": 1, "max": 1000,
+                                     "tooltip": "At most this many trial runs (one per candidate step)."})})
 
     def search(self, tolerance, max_rollouts, noise_reuse, max_skip_steps, warmup_steps, keep_last_steps,
                **core):
-        config = build_config(steps=core["steps"], threshold=0.01, max_skip_steps=max_skip_steps,
-                              warmup_steps=warmup_steps, keep_last_steps=keep_last_steps, noise_reuse=noise_reuse)
-        probe = Probe(core, config)
+        probe = _probe(core, noise_reuse, max_skip_steps, warmup_steps, keep_last_steps)
         reference = probe.full()
         total = core["steps"] if core["denoise"] > 0 else 0
-        result = greedy_oracle(lambda skip: probe.run(skip=skip)[0], reference, total, config,
+        result = greedy_oracle(lambda skip: probe.run(skip=skip)[0], reference, total, probe.config,
                                tolerance, max_rollouts)
         _, trace = probe.run(skip=result.skip)
         trace.label = "oracle"
@@ -87,22 +92,20 @@ class AdaptiveCalibrateThreshold:
 
     @classmethod
     def INPUT_TYPES(cls):
-        adaptive = {k: v for k, v in ADAPTIVE_INPUTS.items() if k not in ("threshold", "per_sample")}
-        return {"required": {**_core_inputs(), **adaptive,
-                             "target": (["psnr", "model_calls"], {"tooltip": "What target_value means."}),
-                             "target_value": ("FLOAT", {"default": 30.0, "min": 0.0, "max": 10000.0, "step": 0.1,
-                                                        "tooltip": "psnr: minimum dB against full steps (latent "
-                                                                   "space); model_calls: most calls per run."}),
-                             "probe_seeds": ("INT", {"default": 2, "min": 1, "max": 16,
-                                                     "tooltip": "Seeds seed, seed+1, ... averaged per probe."}),
-                             "iterations": ("INT", {"default": 8, "min": 1, "max": 20,
-                                                    "tooltip": "Bisection steps (each runs every probe seed)."})}}
+        return _search_inputs({
+            "target": (["psnr", "model_calls"], {"tooltip": "What target_value means."}),
+            "target_value": ("FLOAT", {"default": 30.0, "min": 0.0, "max": 10000.0, "step": 0.1,
+                                       "tooltip": "psnr: minimum dB against full steps (latent space); "
+                                                  "model_calls: most calls per run."}),
+            "probe_seeds": ("INT", {"default": 2, "min": 1, "max": 16,
+                                    "tooltip": "Seeds seed, seed+1, ... averaged per probe."}),
+            "iterations": ("INT", {"default": 8, "min": 1, "max": 20,
+                                   "tooltip": "Bisection steps (each runs every probe seed)."})})
 
     def calibrate(self, target, target_value, probe_seeds, iterations, noise_reuse, max_skip_steps,
                   warmup_steps, keep_last_steps, **core):
-        config = build_config(steps=core["steps"], threshold=0.01, max_skip_steps=max_skip_steps,
-                              warmup_steps=warmup_steps, keep_last_steps=keep_last_steps, noise_reuse=noise_reuse)
-        probe = Probe(core, config)
+        probe = _probe(core, noise_reuse, max_skip_steps, warmup_steps, keep_last_steps)
+        config = probe.config
         seeds = [core["seed"] + i for i in range(probe_seeds)]
         references = {seed: probe.full(seed) for seed in seeds}
 
