@@ -61,6 +61,10 @@ class AdaptiveTrace:
     def model_rows(self) -> int:
         return sum(step.model_rows for step in self.steps)
 
+    def mask_bits(self) -> str:
+        """The mask as "1" computed / "0" skipped, as the browser side reads it."""
+        return "".join("1" if s.computed else "0" for s in self.steps)
+
     def mask_text(self) -> str:
         return "".join(COMPUTED_MARK if s.computed else SKIPPED_MARK for s in self.steps)
 

@@ -46,7 +46,7 @@ class Progress:
         self._send(self.run.live_mask(step), step, done=False, summary="")
 
     def finished(self, trace: AdaptiveTrace) -> None:
-        mask = "".join("1" if s.computed else "0" for s in trace.steps)
+        mask = trace.mask_bits()
         self._send(mask, trace.total_steps - 1, done=True, summary=trace.summary())
         self._send_progress_text(trace.summary())
 

@@ -27,7 +27,7 @@ def _sample_with_trace(model, config: AdaptiveConfig, sample, skip_path: SkipPat
                                        skip_path=skip_path.skip if skip_path is not None else None)
     (latent,) = sample(patched)
     trace = traces[-1] if traces else AdaptiveTrace(config, notes=["nothing was sampled"])
-    ui = {"adaptive_mask": ["".join("1" if s.computed else "0" for s in trace.steps)],
+    ui = {"adaptive_mask": [trace.mask_bits()],
           "adaptive_summary": [trace.summary()],
           "adaptive_calls": [trace.model_calls, trace.cached_calls]}
     return {"ui": ui, "result": (latent, trace)}

@@ -4,10 +4,10 @@ from __future__ import annotations
 from functools import lru_cache
 
 from conftest import run_node
+from devtools.graphs import ADAPTIVE
 
 KSAMPLER_DEFAULTS = dict(seed=7, steps=10, cfg=4.0, sampler_name="euler", scheduler="normal", denoise=1.0)
-ADAPTIVE_DEFAULTS = dict(threshold=0.5, max_skip_steps=4, warmup_steps=4, keep_last_steps=1,
-                         noise_reuse="linear", per_sample=False)
+ADAPTIVE_DEFAULTS = ADAPTIVE  # the same Adaptive settings as the server graphs
 
 
 @lru_cache(maxsize=None)
