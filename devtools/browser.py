@@ -157,6 +157,22 @@ class ComfyPage:
         """The text of each open dialog (e.g. the frontend's missing-node-types dialog)."""
         return self.page.locator("[role=dialog]:visible").all_inner_texts()
 
+    def problem_report_texts(self) -> list[str]:
+        """What the frontend tells a user about a workflow it cannot run: its dialogs (frontend
+        1.32, e.g. missing node types), else the error panel that 1.49's error toast opens
+        ("View details": missing node packs, missing models)."""
+        dialogs = self.visible_dialog_texts()
+        if dialogs:
+            return dialogs
+        details = self.page.get_by_text("View details")
+        if details.count() == 0:
+            return []
+        shown_before = set(self.page.inner_text("body").splitlines())
+        details.first.click()
+        self.page.wait_for_timeout(800)
+        # The panel's text: what the page shows now that it did not show before the click.
+        return ["\n".join(line for line in self.page.inner_text("body").splitlines() if line not in shown_before)]
+
     def node_box(self, node_ids: list, margin: float = 16) -> dict[str, float]:
         """The page-pixel box around the given nodes (title bars included), for a clipped screenshot."""
         return self.evaluate("""([ids, margin]) => {

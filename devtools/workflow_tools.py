@@ -228,8 +228,10 @@ def socket_problems(workflow: dict, info: dict) -> list[str]:
         linked = {entry["name"] for entry in node["inputs"] if entry["link"] is not None}
         problems += [f"node {node['id']} ({node['type']}): required input {s.name} is not connected"
                      for s in specs if s.required and not s.is_widget and s.name not in linked]
+        # A host may append outputs to a core node (0.33.0's SaveImage returns its images): a
+        # workflow saved before keeps loading, the frontend adds the new sockets.
         outputs = [entry["name"] for entry in node["outputs"]]
-        if outputs != info[node["type"]]["output_name"]:
+        if outputs != info[node["type"]]["output_name"][:len(outputs)]:
             problems.append(f"node {node['id']} ({node['type']}): outputs {outputs}, the server has "
                             f"{info[node['type']]['output_name']}")
     return problems

@@ -6,6 +6,7 @@ from a custom_nodes folder laid out as a user would have it.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -63,3 +64,15 @@ def count_diffusion_calls(model_patcher):
         yield counter
     finally:
         handle.remove()
+
+
+@pytest.fixture
+def dev(monkeypatch):
+    """scripts/dev.py as a module, with every command it would run recorded instead."""
+    spec = importlib.util.spec_from_file_location("adaptive_dev_script", REPO / "scripts" / "dev.py")
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    module.commands = []
+    monkeypatch.setattr(module, "run", lambda cmd, **kw: module.commands.append(list(cmd)))
+    return module

@@ -2,7 +2,6 @@
 makes the browser tests fail (never skip)."""
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -11,17 +10,6 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def dev(monkeypatch):
-    """scripts/dev.py as a module, with every command it would run recorded instead."""
-    spec = importlib.util.spec_from_file_location("adaptive_dev_script", REPO / "scripts" / "dev.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.commands = []
-    monkeypatch.setattr(module, "run", lambda cmd, **kw: module.commands.append(list(cmd)))
-    return module
 
 
 def test_dev_test_installs_debian_chromium_when_missing(dev, monkeypatch, tmp_path):
@@ -44,21 +32,21 @@ def test_dev_test_leaves_an_installed_chromium_alone(dev, monkeypatch, tmp_path)
 
 def test_dev_test_installs_chromium_before_running_pytest(dev, monkeypatch, tmp_path):
     order = []
-    monkeypatch.setattr(dev, "ensure_host", lambda: tmp_path)
+    monkeypatch.setattr(dev, "ensure_host", lambda host: tmp_path)
     monkeypatch.setattr(dev, "ensure_chromium", lambda: order.append("chromium"))
+    monkeypatch.setattr(dev, "junit_counts", lambda report: {"tests": 1, "failures": 0, "errors": 0, "skipped": 0})
     monkeypatch.setattr(dev.subprocess, "run", lambda cmd, **kw: order.append(cmd[1:3])
                         or subprocess.CompletedProcess(cmd, 0))
-    assert dev.cmd_test(["tests/test_x.py"]) == 0
+    assert dev.cmd_test("oldest", ["tests/test_x.py"]) == 0
     assert order == ["chromium", ["-m", "pytest"]]
 
 
-def test_a_missing_chromium_fails_the_browser_tests_instead_of_skipping(tmp_path):
-    env = {**os.environ, "ADAPTIVE_CHROMIUM": str(tmp_path / "no-chromium")}
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-rA", "--no-header",
-         "tests/test_live_mask_browser.py::test_live_strip_shows_the_mask_of_the_trace_in_history"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
-    output = proc.stdout + proc.stderr
-    assert proc.returncode == 1, output
-    assert "ChromiumMissing" in output and "1 error" in output, output
-    assert "skipped" not in output.lower(), output
+def test_a_missing_chromium_fails_the_browser_tests_instead_of_skipping(monkeypatch, tmp_path):
+    """The browser fixture raises ChromiumMissing (an error, not a skip) when chromium is absent."""
+    import devtools.browser as browser
+    monkeypatch.setattr(browser, "CHROMIUM", tmp_path / "no-chromium")
+    with pytest.raises(browser.ChromiumMissing, match="chromium"):
+        with browser.chromium_context():
+            pass
+    source = (REPO / "tests" / "test_live_mask_browser.py").read_text() + (REPO / "devtools" / "browser.py").read_text()
+    assert "pytest.skip" not in source and "importorskip" not in source
