@@ -30,6 +30,9 @@ QUIET_UI_SETTINGS = {"Comfy.TutorialCompleted": True, "Comfy.Minimap.Visible": F
 # ... and a "Nodes 2.0" banner, dismissed in the browser's local storage.
 QUIET_UI_SCRIPT = "try { localStorage.setItem('vueNodesBannerDismissed', 'true'); } catch (e) {}"
 
+# Screenshots, one folder per host (scripts/dev.py names it), so both frontends' pictures are kept.
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts" / "browser" / os.environ.get("ADAPTIVE_HOST_NAME", "host")
+
 # In the page: the frontend's own app and api objects (what extensions import).
 APP = "window.comfyAPI.app.app"
 API = "window.comfyAPI.api.api"

@@ -13,11 +13,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from devtools.browser import ComfyPage, chromium_context
+from devtools.browser import ARTIFACTS, ComfyPage, chromium_context
 from devtools.comfy_server import ComfyServer
 from devtools.graphs import adaptive_graph, patch_custom_sampler_graph
 
-ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts" / "browser"
 STEPS = 16
 STATE_MARK = {"computed": "1", "skipped": "0", "pending": "."}
 # Okabe-Ito blue / orange, as js/adaptive_mask.js and the mask picture draw them.
@@ -162,6 +161,7 @@ def test_live_strip_shows_the_mask_of_the_trace_in_history(live_run, server):
     # No error from our script (the frontend's own blocked calls to api.comfy.org are expected).
     assert [error for error in page.errors if "adaptive_mask.js" in error] == []
     page.screenshot(ARTIFACTS / "live_mask_graph.png")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     view_png(server, outputs["12"]["images"][0]).save(ARTIFACTS / "skip_mask.png")
     page.fit_view(README_VIEW, zoom=0.8)  # clear of the side bar and the queue toast
     page.screenshot(ARTIFACTS / "live_mask.png", clip=page.node_box(README_VIEW))

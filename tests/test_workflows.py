@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from devtools.browser import ComfyPage, chromium_context
+from devtools.browser import ARTIFACTS, ComfyPage, chromium_context
 from devtools.comfy_server import PACK_NAME, ComfyServer
 from devtools.workflow_tools import (
     FRONTEND_ONLY_TYPES,
@@ -36,7 +36,6 @@ from devtools.workflow_tools import (
 
 REPO = Path(__file__).resolve().parent.parent
 WORKFLOWS = REPO / "workflows"
-ARTIFACTS = REPO / "artifacts" / "browser"
 REGISTRY_NAME = "comfyui-adaptive-diffusion"  # pyproject's [project] name: the cnr_id in our nodes
 
 # What the issue promises, written out here (not read from the workflows): the model files each
