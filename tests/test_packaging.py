@@ -35,21 +35,25 @@ def runtime_requirements() -> list[str]:
             if line.strip() and not line.startswith("#")]
 
 
-def test_runtime_requirements_are_minimums_and_the_host_lock_satisfies_them():
+def test_runtime_requirements_are_minimums_and_every_host_lock_satisfies_them():
     """ComfyUI-Manager installs requirements.txt into the user's shared environment: an exact pin
-    would move their matplotlib. The test host keeps exact versions in requirements/host.lock."""
+    would move their matplotlib. The test hosts keep exact versions in requirements/host*.lock."""
     from packaging.requirements import Requirement
 
-    lock = {}
-    for line in (REPO / "requirements" / "host.lock").read_text().splitlines():
-        if "==" in line and not line.startswith("#"):
-            name, version = line.split("#")[0].strip().split("==")
-            lock[name.lower()] = version
-    for line in runtime_requirements():
-        requirement = Requirement(line)
-        assert requirement.specifier and all(spec.operator == ">=" for spec in requirement.specifier), line
-        assert requirement.name.lower() in lock, f"{requirement.name} is not pinned in host.lock"
-        assert requirement.specifier.contains(lock[requirement.name.lower()]), (line, lock[requirement.name.lower()])
+    locks = sorted((REPO / "requirements").glob("host*.lock"))
+    assert locks
+    for lock_file in locks:
+        lock = {}
+        for line in lock_file.read_text().splitlines():
+            if "==" in line and not line.startswith("#"):
+                name, version = line.split("#")[0].strip().split("==")
+                lock[name.lower()] = version
+        for line in runtime_requirements():
+            requirement = Requirement(line)
+            assert requirement.specifier and all(spec.operator == ">=" for spec in requirement.specifier), line
+            pinned = lock.get(requirement.name.lower())
+            assert pinned, f"{requirement.name} is not pinned in {lock_file.name}"
+            assert requirement.specifier.contains(pinned), (line, lock_file.name, pinned)
 
 
 def test_pack_exports_what_comfyui_loads():
