@@ -181,7 +181,8 @@ def table_rows(rows: list[Row]) -> list[str]:
 
 def table(rows: list[Row], header: dict) -> str:
     intro = (f"Adaptive KSampler's per-step overhead over KSampler on a near-zero-cost model "
-             f"({header['machine']}, torch {header['torch']}, {header['device']}). Median of {header['repeats']} "
+             f"(ComfyUI {header['comfyui']}, {header['machine']}, torch {header['torch']}, {header['device']}). "
+             f"Median of {header['repeats']} "
              f"runs of {header['steps']} euler steps, cfg 4. Command: `{COMMAND}`")
     return "\n".join([intro, "", *table_rows(rows)]) + "\n"
 
@@ -214,7 +215,9 @@ def main(argv: list[str]) -> int:
             print(f"{kind}, batch {batch}: done", flush=True)
     machine = (torch.cuda.get_device_name() if args.device == "cuda"
                else f"{platform.processor() or platform.machine()}, torch threads: {torch.get_num_threads()}")
-    header = {"machine": machine, "torch": torch.__version__, "device": args.device, "steps": args.steps,
+    import comfyui_version
+    header = {"machine": machine, "comfyui": comfyui_version.__version__, "torch": torch.__version__,
+              "device": args.device, "steps": args.steps,
               "repeats": args.repeats, "command": COMMAND, "glibc_heap_kept": heap_kept, "seconds": round(time.perf_counter() - started, 1)}
     RESULTS.mkdir(exist_ok=True)
     suffix = "" if args.device == "cpu" else f"_{args.device}"
