@@ -145,6 +145,8 @@ class AdaptiveRun:
             self.trace.rows = [[not self._row_skipped(k, row) for k in range(self.total_steps)]
                                for row in range(max(self.rows, 1))]
             self.trace.per_sample = self.per_sample
+            self.trace.kept_last_steps = self.clock.protected_tail(
+                0 if self.skip_path is not None else self.config.keep_last_steps)
             self.cache.clear()
             self.step_inputs.clear()
             self.latest_input = None

@@ -15,6 +15,7 @@ from .trace import AdaptiveTrace
 FORMAT = "adaptive-diffusion-skip-path"
 FORMAT_VERSION = 1
 MAX_BYTES = 1_000_000  # a 10 000-step trace is ~1 MB; anything larger is not a skip path
+HEAD_BYTES = 4096      # skip_path_json writes "format" first: a listing reads only this much
 
 
 class SkipPathError(ValueError):
@@ -41,6 +42,11 @@ class SkipPath:
 
 def skip_path_json(trace: AdaptiveTrace) -> str:
     return json.dumps({"format": FORMAT, "format_version": FORMAT_VERSION, **trace.to_dict()}, indent=1)
+
+
+def looks_like_skip_path(head: bytes) -> bool:
+    """Whether a file's first HEAD_BYTES name it a skip path (for listings: cheap, not a validation)."""
+    return f'"{FORMAT}"'.encode() in head[:HEAD_BYTES]
 
 
 def parse_skip_path(raw: bytes | str, source: str = "") -> SkipPath:

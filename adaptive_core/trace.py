@@ -29,6 +29,9 @@ class AdaptiveTrace:
     notes: list[str] = field(default_factory=list)
     rows: list[list[bool]] = field(default_factory=list)  # computed mask of each batch row
     per_sample: bool = False
+    # Final steps the run never skipped: keep_last_steps, or at least 2 for samplers that evaluate
+    # the model more than once per step (StepClock.protected_tail). None: not from a run.
+    kept_last_steps: int | None = None
 
     @property
     def total_steps(self) -> int:
@@ -81,7 +84,8 @@ class AdaptiveTrace:
         if not self.per_sample or len(self.rows) < 2:
             return [self]
         return [AdaptiveTrace(self.config, [replace(step, computed=computed) for step, computed in zip(self.steps, row)],
-                              f"{self.label or 'item'} {index}".strip(), list(self.notes), [row], False)
+                              f"{self.label or 'item'} {index}".strip(), list(self.notes), [row], False,
+                              self.kept_last_steps)
                 for index, row in enumerate(self.rows)]
 
     def agreement(self, other: "AdaptiveTrace") -> float:

@@ -21,7 +21,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from devtools.comfy_server import ComfyServer  # noqa: E402
-from devtools.soak import (WARM_PROMPTS, live_adaptive_runs, mismatches, run_alone,  # noqa: E402
+from devtools.queue_soak import (WARM_PROMPTS, live_adaptive_runs, mismatches, run_alone,  # noqa: E402
                            run_queued, soak_prompts)
 
 MIB = 1024 * 1024

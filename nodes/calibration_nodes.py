@@ -6,7 +6,9 @@ from dataclasses import dataclass, replace
 import nodes as comfy_nodes
 
 from ..adaptive_core import AdaptiveConfig, AdaptiveTrace, SkipPath
-from ..adaptive_core.oracle import calibrate_threshold, greedy_oracle, latent_psnr
+from ..adaptive_core.calibration import calibrate_threshold
+from ..adaptive_core.metrics import latent_psnr
+from ..adaptive_core.oracle import greedy_oracle
 from .hooks import apply_adaptive_diffusion
 from .inputs import ADAPTIVE_INPUTS, build_config
 from .sampler_nodes import CATEGORY, TRACE_TYPE
@@ -33,7 +35,8 @@ class Probe:
         return latent["samples"], traces[-1]
 
     def full(self, seed: int | None = None):
-        return self.run(replace(self.config, threshold=0.0), seed=seed)[0]
+        """The full-step latent and its trace (δ = 0: nothing skipped)."""
+        return self.run(replace(self.config, threshold=0.0), seed=seed)
 
 
 def _search_inputs(extra: dict) -> dict:
@@ -70,10 +73,12 @@ class AdaptiveOracleSkipPath:
     def search(self, tolerance, max_rollouts, noise_reuse, max_skip_steps, warmup_steps, keep_last_steps,
                **core):
         probe = _probe(core, noise_reuse, max_skip_steps, warmup_steps, keep_last_steps)
-        reference = probe.full()
+        reference, full_trace = probe.full()
         total = core["steps"] if core["denoise"] > 0 else 0
+        # The full run learnt the sampler's rhythm: a multi-evaluation sampler computes its last 2
+        # steps whatever a path says, so they are no candidates (no rollout spent, no false skip).
         result = greedy_oracle(lambda skip: probe.run(skip=skip)[0], reference, total, probe.config,
-                               tolerance, max_rollouts)
+                               tolerance, max_rollouts, kept_last_steps=full_trace.kept_last_steps)
         _, trace = probe.run(skip=result.skip)
         trace.label = "oracle"
         trace.notes.append(f"oracle: {result.rollouts} rollouts, final relative error {result.error:.4f} "
@@ -107,7 +112,7 @@ class AdaptiveCalibrateThreshold:
         probe = _probe(core, noise_reuse, max_skip_steps, warmup_steps, keep_last_steps)
         config = probe.config
         seeds = [core["seed"] + i for i in range(probe_seeds)]
-        references = {seed: probe.full(seed) for seed in seeds}
+        references = {seed: probe.full(seed)[0] for seed in seeds}
 
         def evaluate(delta: float) -> tuple[float, float]:
             runs = [probe.run(replace(config, threshold=delta), seed=seed) for seed in seeds]

@@ -1,8 +1,10 @@
-"""The skip-mask picture of one or more traces (Skip Mask Preview).
+"""The skip-mask picture of one or more traces (Skip Mask Preview): the drawing.
 
-Host-free (no ComfyUI imports): functions of AdaptiveTrace, rendered with matplotlib's object API
-on the Agg canvas. pyplot is never imported: its global figure state is not thread-safe, and
-ComfyUI runs nodes off the main thread.
+Host-free (no ComfyUI imports): what it shows of a trace (labels, titles, always-computed steps)
+comes from adaptive_core.display; this module lays it out with matplotlib's object API on the Agg
+canvas. pyplot is never imported: its global figure state is not thread-safe, and ComfyUI runs
+nodes off the main thread. Imported only by Skip Mask Preview, so a missing matplotlib affects
+that node alone.
 """
 from __future__ import annotations
 
@@ -15,6 +17,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.text import Text
+
+from ..adaptive_core.display import always_computed_steps, row_labels, title_lines
 
 if TYPE_CHECKING:
     from ..adaptive_core import AdaptiveTrace
@@ -39,33 +43,6 @@ class MaskPicture:
     rgb: np.ndarray                               # H x W x 3, uint8
     cell_centers: list[list[tuple[int, int]]]
     text_boxes: list[tuple[float, float, float, float]]
-
-
-def row_labels(traces: Sequence["AdaptiveTrace"], labels: Sequence[str] = ()) -> list[str]:
-    """A label per row: the given one, else the trace's own, else "run N" when there are several."""
-    names = []
-    for index, trace in enumerate(traces):
-        given = labels[index].strip() if index < len(labels) else ""
-        names.append(given or trace.label or (f"run {index + 1}" if len(traces) > 1 else ""))
-    return names
-
-
-def always_computed_steps(trace: "AdaptiveTrace") -> tuple[range, range]:
-    """The warm-up steps and the kept-last steps the settings force to be computed."""
-    total = trace.total_steps
-    warmup = range(min(trace.config.warmup_steps, total))
-    kept = range(max(total - trace.config.keep_last_steps, len(warmup)), total)
-    return warmup, kept
-
-
-def title_lines(trace: "AdaptiveTrace", label: str) -> str:
-    head = f"{label}: " if label else ""
-    first = (f"{head}computed {trace.computed_steps}/{trace.total_steps} steps, "
-             f"{trace.skipped_steps} skipped")
-    second = (f"{trace.model_calls} model calls, {trace.call_reduction:.2f}x fewer · "
-              f"noise_reuse {trace.config.noise_reuse} · δ {trace.config.threshold:g}"
-              + (" (skipping off)" if trace.config.threshold == 0 else ""))
-    return f"{first}\n{second}"
 
 
 def round_stride(total: int) -> int:

@@ -4,8 +4,8 @@ from __future__ import annotations
 import os
 import uuid
 
+from ..adaptive_core.display import stats_text
 from .sampler_nodes import CATEGORY, TRACE_TYPE
-from .skip_stats import stats_text
 
 TRACE_TOOLTIP = "The trace output of an Adaptive KSampler (which steps were computed or skipped)."
 EXTRA_TRACES = ("trace_2", "trace_3", "trace_4")

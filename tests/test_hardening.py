@@ -17,7 +17,7 @@ import pytest
 
 from devtools.comfy_server import ComfyServer
 from devtools.graphs import ADAPTIVE, SAMPLING, fixture_inputs
-from devtools.soak import (WARM_PROMPTS, custom_sampler_nodes, latent_result, live_adaptive_runs,
+from devtools.queue_soak import (WARM_PROMPTS, custom_sampler_nodes, latent_result, live_adaptive_runs,
                            mismatches, run_alone, run_queued, soak_prompts)
 
 CI_SOAK_PROMPTS = 40  # bench/soak.py runs the full 200

@@ -18,6 +18,12 @@ def pack_module(comfy, name: str):
     return importlib.import_module(f"{package}.{name}")
 
 
+def core_module(comfy, name: str):
+    """A module of the pack's adaptive_core as ComfyUI loaded it."""
+    package = comfy.mappings["AdaptiveKSampler"].__module__.rsplit(".", 2)[0]
+    return importlib.import_module(f"{package}.adaptive_core.{name}")
+
+
 @pytest.fixture(scope="module")
 def picture(comfy):
     return pack_module(comfy, "mask_picture")
@@ -117,6 +123,18 @@ def test_warmup_and_kept_steps_follow_the_settings(comfy, picture):
     assert [list(r) for r in picture.always_computed_steps(short)] == [[0, 1, 2], []]
 
 
+@pytest.mark.parametrize("sampler,kept", [("heun", [10, 11]), ("dpm_2", [10, 11]), ("euler", [11])])
+def test_kept_steps_of_multi_evaluation_samplers_are_their_last_two(comfy, picture, sampler, kept):
+    # Samplers that evaluate the model more than once per step always compute their last 2 steps
+    # (their rhythm changes there), whatever keep_last_steps says: the picture marks them so.
+    _, trace = adaptive(comfy, fixture(), steps=12, sampler_name=sampler, threshold=0.5, keep_last_steps=1)
+    assert trace.kept_last_steps == len(kept)
+    warmup, kept_steps = picture.always_computed_steps(trace)
+    assert list(kept_steps) == kept and all(trace.steps[k].computed for k in kept_steps)
+    stacked = [item for item in trace.per_item()]
+    assert picture.always_computed_steps(stacked[0])[1] == kept_steps
+
+
 @pytest.mark.parametrize("total", [1, 2, 9, 10, 12, 30, 50, 51, 99, 1000])
 def test_step_labels_are_few_increasing_and_in_range(picture, total):
     ticks = picture.step_ticks(total)
@@ -142,7 +160,7 @@ def test_no_text_overlaps_and_everything_fits(comfy, picture, steps):
 
 
 def test_stats_text_matches_the_trace(comfy, traces):
-    stats_text = pack_module(comfy, "skip_stats").stats_text
+    stats_text = core_module(comfy, "display").stats_text
     for trace in traces.values():
         lines = stats_text(trace).splitlines()
         assert lines[0] == trace.summary()

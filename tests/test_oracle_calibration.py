@@ -4,7 +4,9 @@ from __future__ import annotations
 import torch
 
 from adaptive_core import AdaptiveConfig
-from adaptive_core.oracle import calibrate_threshold, greedy_oracle, relative_error
+from adaptive_core.calibration import calibrate_threshold
+from adaptive_core.metrics import relative_error
+from adaptive_core.oracle import greedy_oracle
 from conftest import run_node
 from helpers import KSAMPLER_DEFAULTS, fixture
 
@@ -24,6 +26,20 @@ def test_greedy_oracle_keeps_harmless_skips_and_respects_cmax():
         runs = runs + 1 if s else 0
         longest = max(longest, runs)
     assert longest <= 2 and result.error <= 0.05
+
+
+def test_greedy_oracle_spends_no_rollout_on_steps_the_run_always_computes():
+    tried = []
+
+    def sample(skip):
+        tried.append(max(k for k, s in enumerate(skip) if s))
+        return torch.tensor([1.0])  # every skip is harmless: only the rules limit the path
+    config = AdaptiveConfig(max_skip_steps=100, keep_last_steps=1)
+    result = greedy_oracle(sample, torch.tensor([1.0]), 12, config, 0.05, 100, kept_last_steps=2)
+    assert result.skip == [False] * 4 + [True] * 6 + [False] * 2
+    assert max(tried) == 9 and result.rollouts == 6
+    default = greedy_oracle(sample, torch.tensor([1.0]), 12, config, 0.05, 100)  # keep_last_steps
+    assert default.skip[10] and not default.skip[11]
 
 
 def test_calibration_finds_the_boundary_of_a_monotone_target():
@@ -62,3 +78,20 @@ def test_calibrate_node_meets_a_call_budget_deterministically(comfy):
                         **SEARCH)
     assert trace.model_calls <= 7 and "δ =" in report
     assert run_node(comfy, "AdaptiveCalibrateThreshold", **values) == (delta, report)
+
+
+def test_oracle_node_knows_multi_evaluation_samplers_compute_their_last_two_steps(comfy):
+    # heun evaluates the model twice per step and once in its last step: the run computes the last
+    # 2 steps whatever a path says. Every skip is accepted (huge tolerance), so only that rule and
+    # Cmax shape the path; the path must be what the run did.
+    inputs = {**core_inputs(fixture()), "sampler_name": "heun", "steps": 10}
+    settings = {**SEARCH, "keep_last_steps": 0}
+    path, trace = run_node(comfy, "AdaptiveOracleSkipPath", **inputs, **settings, tolerance=1e9, max_rollouts=100)
+    assert path.mask_text() == trace.mask_text()
+    assert path.skip[-2:] == (False, False) and any(path.skip)
+    assert trace.kept_last_steps == 2
+    # euler, one evaluation a step: no such rule, the last step can be skipped (11 steps: Cmax 2
+    # leaves it a candidate).
+    euler_path, euler = run_node(comfy, "AdaptiveOracleSkipPath", **{**inputs, "sampler_name": "euler", "steps": 11},
+                                 **settings, tolerance=1e9, max_rollouts=100)
+    assert euler.kept_last_steps == 0 and euler_path.skip[-1] and not euler.steps[-1].computed

@@ -98,15 +98,17 @@ def test_bad_inputs_are_rejected_by_validation_naming_the_input(server, field, v
 
 
 def test_save_and_replay_a_skip_path_through_the_server(server):
-    import shutil
     graph = adaptive_graph(seed=106)
     graph["20"] = {"class_type": "AdaptiveSkipPathSave", "inputs": {"trace": ["10", 1], "filename_prefix": "e2e/path"}}
     outputs = server.run(graph)
     saved = outputs["20"]["skip_paths"][0]
-    shutil.copy(server.base_dir / "output" / saved["subfolder"] / saved["filename"],
-                server.base_dir / "input" / "replay_e2e.json")
+    name = f"{saved['subfolder']}/{saved['filename']} [output]"  # loaded from the output folder, no copy
+    (server.base_dir / "input" / "workflow.json").write_text("{}")  # a JSON that is not a skip path
+    spec = server.get("/object_info/AdaptiveSkipPathLoad")["AdaptiveSkipPathLoad"]["input"]["required"]["path"]
+    listed = spec[0] if isinstance(spec[0], list) else spec[1]["options"]  # V1 combo, or newer "COMBO"
+    assert name in listed and "workflow.json" not in listed
     replay = adaptive_graph(seed=107, threshold=0.0001)
-    replay["20"] = {"class_type": "AdaptiveSkipPathLoad", "inputs": {"path": "replay_e2e.json"}}
+    replay["20"] = {"class_type": "AdaptiveSkipPathLoad", "inputs": {"path": name}}
     replay["10"]["inputs"]["skip_path"] = ["20", 0]
     replayed = server.run(replay)
     assert replayed["10"]["adaptive_mask"][0] == outputs["10"]["adaptive_mask"][0]

@@ -1,6 +1,7 @@
 """Saved skip paths: the file format (fuzzed), the Save/Load nodes, and replaying a path."""
 from __future__ import annotations
 
+import importlib
 import json
 
 import pytest
@@ -85,16 +86,25 @@ def folders(tmp_path, monkeypatch):
     return output, input_
 
 
-def save_and_load(comfy, trace, folders) -> object:
-    output, input_ = folders
-    cls = comfy.mappings["AdaptiveSkipPathSave"]
-    ui = cls().save(trace=trace, filename_prefix="paths/run")["ui"]
+def save(comfy, trace, prefix: str = "paths/run") -> str:
+    """Save Skip Path; returns the name Load Skip Path lists the file under."""
+    ui = comfy.mappings["AdaptiveSkipPathSave"]().save(trace=trace, filename_prefix=prefix)["ui"]
     saved = ui["skip_paths"][0]
-    source = output / saved["subfolder"] / saved["filename"]
-    (input_ / "replay.json").write_bytes(source.read_bytes())
-    assert "replay.json" in comfy.mappings["AdaptiveSkipPathLoad"].INPUT_TYPES()["required"]["path"][0]
-    assert comfy.mappings["AdaptiveSkipPathLoad"].VALIDATE_INPUTS(path="replay.json") is True
-    (path,) = run_node(comfy, "AdaptiveSkipPathLoad", path="replay.json")
+    name = f"{saved['subfolder']}/{saved['filename']} [output]" if saved["subfolder"] else f"{saved['filename']} [output]"
+    assert ui["text"][0].startswith(name + ":")  # the node says which name to pick
+    return name
+
+
+def listed(comfy) -> list[str]:
+    return comfy.mappings["AdaptiveSkipPathLoad"].INPUT_TYPES()["required"]["path"][0]
+
+
+def save_and_load(comfy, trace, folders) -> object:
+    """Save, then load what Save wrote straight from the output folder (no copy)."""
+    name = save(comfy, trace)
+    assert name in listed(comfy)
+    assert comfy.mappings["AdaptiveSkipPathLoad"].VALIDATE_INPUTS(path=name) is True
+    (path,) = run_node(comfy, "AdaptiveSkipPathLoad", path=name)
     return path
 
 
@@ -134,3 +144,60 @@ def test_load_rejects_bad_files_at_validation(comfy, folders):
     assert isinstance(message, str) and "not a JSON" in message
     message = comfy.mappings["AdaptiveSkipPathLoad"].VALIDATE_INPUTS(path="../outside.json")
     assert isinstance(message, str) and "outside the input folder" in message
+
+
+def test_a_path_copied_to_the_input_folder_loads_under_its_plain_name(comfy, folders):
+    output, input_ = folders
+    inputs = fixture()
+    _, trace = adaptive(comfy, inputs, threshold=0.5)
+    name = save(comfy, trace)
+    (input_ / "replay.json").write_bytes((output / name.removesuffix(" [output]")).read_bytes())
+    assert "replay.json" in listed(comfy)
+    assert comfy.mappings["AdaptiveSkipPathLoad"].VALIDATE_INPUTS(path="replay.json") is True
+    (path,) = run_node(comfy, "AdaptiveSkipPathLoad", path="replay.json")
+    assert path.mask_text() == trace.mask_text()
+
+
+def test_load_lists_only_skip_paths_at_most_one_folder_deep(comfy, folders):
+    output, input_ = folders
+    text = skip_path_json(trace_with("11110"))
+    (input_ / "top.json").write_text(text)
+    (input_ / "workflow.json").write_text(json.dumps({"nodes": [], "links": []}))  # a JSON, not a path
+    (input_ / "image.png").write_bytes(b"\x89PNG")
+    (input_ / "sub").mkdir()
+    (input_ / "sub" / "one_deep.json").write_text(text)
+    (input_ / "sub" / "deeper").mkdir()
+    (input_ / "sub" / "deeper" / "two_deep.json").write_text(text)  # never walked into
+    (input_ / ".hidden").mkdir()
+    (input_ / ".hidden" / "h.json").write_text(text)
+    (output / "adaptive").mkdir()
+    (output / "adaptive" / "saved.json").write_text(text)
+    (output / "adaptive" / "other.json").write_text("{}")
+    assert listed(comfy) == ["sub/one_deep.json", "top.json", "adaptive/saved.json [output]"]
+    # A deeper file is not listed, but a name typed or kept in a workflow still loads.
+    assert comfy.mappings["AdaptiveSkipPathLoad"].VALIDATE_INPUTS(path="sub/deeper/two_deep.json") is True
+
+
+def test_the_listing_reads_a_folder_again_only_when_it_changed(comfy, folders, monkeypatch):
+    output, _ = folders
+    module = importlib.import_module(comfy.mappings["AdaptiveSkipPathLoad"].__module__)
+    (output / "adaptive").mkdir()
+    (output / "adaptive" / "a.json").write_text(skip_path_json(trace_with("1111")))
+    assert listed(comfy) == ["adaptive/a.json [output]"]
+    heads_read = []
+    real_read_head = module.read_head
+    monkeypatch.setattr(module, "read_head", lambda file: heads_read.append(file) or real_read_head(file))
+    for _ in range(3):  # /object_info builds every node's inputs each time
+        assert listed(comfy) == ["adaptive/a.json [output]"]
+    assert heads_read == []
+    name = save(comfy, trace_with("11110"), prefix="adaptive/b")
+    assert listed(comfy) == ["adaptive/a.json [output]", name]
+    assert len(heads_read) == 1  # only the new file
+
+
+def test_load_refuses_names_outside_their_folder_and_missing_files(comfy, folders):
+    validate = comfy.mappings["AdaptiveSkipPathLoad"].VALIDATE_INPUTS
+    message = validate(path="../outside.json [output]")
+    assert isinstance(message, str) and "outside the output folder" in message
+    message = validate(path="missing.json [output]")
+    assert isinstance(message, str) and "not found in the output folder" in message
