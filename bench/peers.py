@@ -38,7 +38,7 @@ import torch  # noqa: E402  (after the harness has put ComfyUI in place)
 PACK_FIXED = dict(warmup_steps=4, keep_last_steps=1, per_sample=True)
 PACK_SETTINGS: list[tuple[str, dict]] = [
     (f"{mode} Cmax {cmax} δ={delta}", dict(noise_reuse=mode, max_skip_steps=cmax, threshold=delta))
-    for mode in ("linear", "quadratic") for cmax in (1, 2) for delta in (0.03, 0.1, 0.3)
+    for mode in ("linear", "quadratic") for cmax in (1, 2, 3) for delta in (0.01, 0.02, 0.03, 0.3)
 ]
 
 FEWER_FRACTIONS = (0.4, 0.5, 0.6, 0.7, 0.8)   # plain KSampler at these fractions of the steps
@@ -57,11 +57,17 @@ SPECTRUM_SETTINGS = [("defaults (window 3, flex 0.75)", dict(window_size=3, flex
                      ("window 2, flex 0", dict(window_size=2, flex_window=0.0))]
 
 
+# AccelDiff runs its own copies of the k-diffusion samplers: each of ZEUS and SADA is also scored
+# against its own output with skipping switched off (acceleration window after the last step).
+NO_SKIPS = "no skips (its own full steps)"
+
+
 def zeus_settings(steps: int) -> list[tuple[str, dict]]:
     """ZEUS: its defaults (tuned for 50 steps: accelerate steps 10-44), and the same pattern and a
     sparser one over the steps' own 20 %-to-last-2 span."""
     start = max(3, round(0.2 * steps))
-    return [("defaults (d3 m0,1, steps 10..44)", {}),
+    return [(NO_SKIPS, dict(zeus_acc_start=100, zeus_acc_end=0)),
+            ("defaults (d3 m0,1, steps 10..44)", {}),
             (f"d3 m0,1 steps {start}..{steps - 3}", dict(zeus_acc_start=start, zeus_acc_end=-2)),
             (f"d2 m1 steps {start}..{steps - 3}", dict(zeus_denominator=2, zeus_modular="1",
                                                         zeus_acc_start=start, zeus_acc_end=-2))]
@@ -69,7 +75,8 @@ def zeus_settings(steps: int) -> list[tuple[str, dict]]:
 
 def sada_settings(steps: int) -> list[tuple[str, dict]]:
     start = max(3, round(0.2 * steps))
-    return [("defaults (steps 10..46, max_interval 4)", {}),
+    return [(NO_SKIPS, dict(acc_start=100, acc_end=0)),
+            ("defaults (steps 10..46, max_interval 4)", {}),
             (f"steps {start}..{steps - 3}, max_interval 2", dict(acc_start=start, acc_end=steps - 2,
                                                                  max_interval=2))]
 
@@ -86,7 +93,7 @@ class Setting:
     method: str          # full | fewer | easycache | lazycache | fsampler | zeus | sada | spectrum | adaptive
     label: str
     run: Callable[..., BatchResult] = field(repr=False)  # run(batch) -> BatchResult
-    impl: str = "comfy"  # whose sampler: comfy, or fsampler (FSampler's own implementation)
+    impl: str = "comfy"  # whose sampler code: comfy, or the peer's own (fsampler, acceldiff-zeus/-sada)
     per_batch: bool = False  # decides per batch: run prompt by prompt
 
 
@@ -137,7 +144,7 @@ def settings_for(bench: Bench, steps: int, sampler: str, scheduler: str, cfg: fl
                 (fsampler, _) = bench.call("FSamplerSelect", model=bench.model, steps=steps, scheduler=scheduler,
                                            sampler=sampler, skip_mode=mode, **FSAMPLER_SIMPLE)
                 return bench.sample_custom(b, fsampler, sigmas(), cfg=cfg)
-            label = "no skips (its own full steps)" if mode == "none" else mode
+            label = NO_SKIPS if mode == "none" else mode
             grid.append(Setting("fsampler", label, quiet(run), "fsampler", per_batch=mode == "adaptive"))
     if "ComfyUI-AccelDiff" in loaded and sampler in ACCELDIFF_SAMPLERS:
         for method, name, table in (("zeus", "ZEUS", zeus_settings(steps)), ("sada", "SADA", sada_settings(steps))):
@@ -146,7 +153,7 @@ def settings_for(bench: Bench, steps: int, sampler: str, scheduler: str, cfg: fl
                     (accel, _) = bench.call("AccelDiffUnified", sampler_method=name, model_method="None",
                                             sampler_name=sampler, **inputs)
                     return bench.sample_custom(b, accel, sigmas(), cfg=cfg)
-                grid.append(Setting(method, label, quiet(run), per_batch=method == "sada"))
+                grid.append(Setting(method, label, quiet(run), f"acceldiff-{method}", per_batch=method == "sada"))
     if "ComfyUI-Spectrum-sdxl" in loaded:
         for label, inputs in SPECTRUM_SETTINGS:
             def run(b, inputs=inputs):
@@ -214,7 +221,7 @@ def run_config(bench: Bench, steps: int, sampler: str, scheduler: str, cfg: floa
                   f"{type(error).__name__}: {error}", flush=True)
             continue
         if setting.impl not in own_references:  # its own full-step run (the first of its rows)
-            own_references[setting.impl] = result.images if setting.label.startswith("no skips") else \
+            own_references[setting.impl] = result.images if setting.label == NO_SKIPS else \
                 run_setting(bench, next(s for s in grid if s.impl == setting.impl), batch).images
         p, s = scores(result, reference.images)
         p_own, s_own = scores(result, own_references[setting.impl])

@@ -32,8 +32,9 @@ def read_rows(path: Path) -> list[dict]:
 
 
 def score(row: dict) -> float:
-    """A peer's PSNR for comparisons: FSampler runs its own samplers, so it gets the better of its
-    score against ComfyUI's full-step result and against its own (generous to the peer)."""
+    """A peer's PSNR for comparisons: FSampler and AccelDiff run their own sampler code, so they get
+    the better of their score against ComfyUI's full-step result and against their own (generous
+    to the peer)."""
     return max(row["psnr"], row["psnr_own"]) if row["impl"] != "comfy" else row["psnr"]
 
 
@@ -171,10 +172,10 @@ def write_report(path: Path, out: Path, cfg: float = 3.0) -> None:
               f"(noise × class). PSNR/SSIM against each prompt's full-step KSampler result with the same sampler "
               f"and scheduler. Model calls: real network forwards per image (counted at the UNet's first conv, "
               f"below every wrapper). Each method's curve is its best PSNR at ≤ c calls over its settings, "
-              f"interpolated linearly at the budget (n/a: outside its measured range). FSampler runs its own "
-              f"sampler implementations (not ComfyUI's): it is scored by the better of its PSNR against "
-              f"ComfyUI's full-step result and against its own full-step (no skips) output; both are in the last "
-              f"table. Methods that decide per batch (EasyCache, LazyCache, FSampler adaptive, SADA) ran prompt "
+              f"interpolated linearly at the budget (n/a: outside its measured range). FSampler, ZEUS and SADA "
+              f"run their own copies of the samplers (not ComfyUI's code; FSampler's dpmpp_2m differs visibly): "
+              f"each is scored by the better of its PSNR against ComfyUI's full-step result and against its own "
+              f"full-step output with skipping off ('no skips' rows); both are in the last table. Methods that decide per batch (EasyCache, LazyCache, FSampler adaptive, SADA) ran prompt "
               f"by prompt; the others (and the pack, per_sample on) in one batch.\n"
               f"Command: `python3 scripts/dev.py run bench/peers.py --peers /work/peers` (chunks: --steps, "
               f"--samplers, --schedulers); `python3 bench/peers_report.py` rewrites this file from the CSV.\n\n")
