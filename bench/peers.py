@@ -38,7 +38,7 @@ import torch  # noqa: E402  (after the harness has put ComfyUI in place)
 PACK_FIXED = dict(warmup_steps=4, keep_last_steps=1, per_sample=True)
 PACK_SETTINGS: list[tuple[str, dict]] = [
     (f"{mode} Cmax {cmax} δ={delta}", dict(noise_reuse=mode, max_skip_steps=cmax, threshold=delta))
-    for mode in ("linear", "quadratic") for cmax in (1, 2, 3) for delta in (0.01, 0.02, 0.03, 0.3)
+    for mode in ("linear", "quadratic") for cmax in (1, 2, 3) for delta in (0.005, 0.01, 0.02, 0.03, 0.3)
 ]
 
 FEWER_FRACTIONS = (0.4, 0.5, 0.6, 0.7, 0.8)   # plain KSampler at these fractions of the steps
@@ -167,6 +167,27 @@ def settings_for(bench: Bench, steps: int, sampler: str, scheduler: str, cfg: fl
     return grid
 
 
+def check_fsampler_route(bench: Bench, batch: list[Prompt], steps: int = 25, cfg: float = 3.0) -> str:
+    """FSampler's simple node against the route this benchmark drives it by (FSamplerSelect with the
+    simple node's fixed settings + SamplerCustom), on prompts whose noise rows are 0..N-1 (where the
+    simple node's own noise draw gives the same noise)."""
+    assert [p.noise_index for p in batch] == list(range(len(batch)))
+    lines = []
+    for mode in ("h2/s2", "adaptive"):
+        sample = lambda **inputs: bench.call("FSampler", steps=steps, cfg=cfg, scheduler="normal", sampler="euler",
+                                             skip_mode=mode, add_noise=0.0, denoise=1.0, verbose=False,
+                                             **{k: v for k, v in inputs.items() if k != "denoise"})  # noqa: E731
+        simple = quiet(bench.sample_with)(batch, sample)
+        (fsampler, sigmas) = bench.call("FSamplerSelect", model=bench.model, steps=steps, scheduler="normal",
+                                        sampler="euler", skip_mode=mode, **FSAMPLER_SIMPLE)
+        route = quiet(bench.sample_custom)(batch, fsampler, sigmas, cfg=cfg)
+        worst = min(psnr(a, b) for a, b in zip(simple.images, route.images))
+        lines.append(f"FSampler {mode}, euler, {steps} steps, batch of {len(batch)}: simple node "
+                     f"{statistics.mean(simple.model_calls):.0f} calls, this route "
+                     f"{statistics.mean(route.model_calls):.0f} calls, lowest PSNR between them {worst:.1f} dB")
+    return "\n".join(lines)
+
+
 def scores(result: BatchResult, references: torch.Tensor) -> tuple[float, float]:
     return (statistics.mean(psnr(a, b) for a, b in zip(result.images, references)),
             statistics.mean(ssim(a, b) for a, b in zip(result.images, references)))
@@ -247,6 +268,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--methods", default=None, help="only these methods (comma list: fewer, easycache, "
                         "lazycache, fsampler, zeus, sada, spectrum, adaptive); the reference always runs")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder of peers_results.csv, peers_summary.md, peers_<steps>.png")
+    parser.add_argument("--check-fsampler-route", action="store_true",
+                        help="only compare FSampler's simple node with the route the grid drives it by")
     parser.add_argument("--report-only", action="store_true", help="rewrite the tables and plots from the CSV")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -255,6 +278,9 @@ def main(argv: list[str] | None = None) -> int:
         bench = Bench()
         loaded = load_peers(bench, args.peers)
         batch = prompts(args.prompts)
+        if args.check_fsampler_route:
+            print(check_fsampler_route(bench, batch, cfg=args.cfg))
+            return 0
         for steps in (int(v) for v in args.steps.split(",")):
             for sampler in args.samplers.split(","):
                 for scheduler in args.schedulers.split(","):
