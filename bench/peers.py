@@ -222,12 +222,14 @@ def append_row(path: Path, row: dict) -> None:
 
 
 def run_config(bench: Bench, steps: int, sampler: str, scheduler: str, cfg: float, batch: list[Prompt],
-               loaded: set[str], path: Path, methods: set[str] | None = None) -> int:
+               loaded: set[str], path: Path, methods: set[str] | None = None,
+               pack_labels: set[str] | None = None) -> int:
     """Every pending setting of one (steps, sampler, scheduler); returns the rows written."""
     base = dict(steps=steps, sampler=sampler, scheduler=scheduler, prompts=len(batch))
     done = done_keys(path)
     grid = [s for s in settings_for(bench, steps, sampler, scheduler, cfg, loaded)
-            if methods is None or s.method == "full" or s.method in methods]
+            if (methods is None or s.method == "full" or s.method in methods)
+            and (pack_labels is None or s.method != "adaptive" or s.label in pack_labels)]
     pending = [s for s in grid if key_of({**base, "method": s.method, "setting": s.label}) not in done]
     if not pending:
         return 0
@@ -268,6 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--methods", default=None, help="only these methods (comma list: fewer, easycache, "
                         "lazycache, fsampler, zeus, sada, spectrum, adaptive); the reference always runs")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder of peers_results.csv, peers_summary.md, peers_<steps>.png")
+    parser.add_argument("--pack-settings", default=None, help="only these PACK_SETTINGS labels (comma list)")
     parser.add_argument("--check-fsampler-route", action="store_true",
                         help="only compare FSampler's simple node with the route the grid drives it by")
     parser.add_argument("--report-only", action="store_true", help="rewrite the tables and plots from the CSV")
@@ -285,7 +288,8 @@ def main(argv: list[str] | None = None) -> int:
             for sampler in args.samplers.split(","):
                 for scheduler in args.schedulers.split(","):
                     run_config(bench, steps, sampler, scheduler, args.cfg, batch, loaded, path,
-                               set(args.methods.split(",")) if args.methods else None)
+                               set(args.methods.split(",")) if args.methods else None,
+                               set(args.pack_settings.split(",")) if args.pack_settings else None)
     if path.exists():
         write_report(path, args.out, cfg=args.cfg)
     return 0

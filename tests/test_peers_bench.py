@@ -10,12 +10,13 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 STEPS = 12
+PACK = ("quadratic Cmax 1 δ=0.3", "linear Cmax 2 δ=0.3")  # two of bench/peers.py's PACK_SETTINGS
 
 
 def run_peers(out: Path, *extra: str) -> str:
     command = [sys.executable, str(REPO / "bench" / "peers.py"), "--peers", str(out / "no-peers-here"),
                "--steps", str(STEPS), "--samplers", "euler", "--schedulers", "normal", "--prompts", "2",
-               "--methods", "fewer,adaptive", "--out", str(out), *extra]
+               "--methods", "fewer,adaptive", "--pack-settings", ",".join(PACK), "--out", str(out), *extra]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=REPO, env=os.environ)
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
@@ -36,8 +37,8 @@ def test_tiny_grid_writes_rows_report_and_names_missing_peers(tmp_path):
         if row["method"] == "fewer":  # plain KSampler at n steps: n network calls, short of the reference
             assert float(row["model_calls"]) == int(row["setting"].split()[0]) < STEPS
             assert float(row["psnr"]) < 100.0
-    skipping = [r for r in rows if r["method"] == "adaptive" and float(r["model_calls"]) < STEPS]
-    assert skipping, "some pack setting skips at 12 steps"
+    pack = {r["setting"]: float(r["model_calls"]) for r in rows if r["method"] == "adaptive"}
+    assert set(pack) == set(PACK) and all(calls < STEPS for calls in pack.values())
 
     summary = (tmp_path / "peers_summary.md").read_text()
     assert "| 12 | euler | normal | 4.8 (40%) |" in summary
