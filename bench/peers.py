@@ -50,7 +50,7 @@ FSAMPLER_SIMPLE = dict(adaptive_mode="learning", smoothing_beta=0.9999, protect_
                        protect_last_steps=3, anchor_interval=4, max_consecutive_skips=4, add_noise=0.0,
                        noise_type="gaussian", verbose=False, no_grad=True, official_comfy=True,
                        sigma_aware=True, extrapolate_denoised=True, skip_indices="", denoise=1.0)
-FSAMPLER_MODES = ("h2/s2", "h2/s3", "h3/s3", "adaptive")
+FSAMPLER_MODES = ("h2/s2", "h2/s3", "h3/s3", "adaptive", "h2/s5")  # h2/s5: its curve's high-budget end
 FSAMPLER_SAMPLERS = ("euler", "ddim", "dpmpp_2m", "heun")   # of ours; FSampler has no uni_pc
 ACCELDIFF_SAMPLERS = ("euler", "heun", "dpmpp_2m", "ddim")  # ZEUS/SADA lists; ddim runs as euler
 SPECTRUM_SETTINGS = [("defaults (window 3, flex 0.75)", dict(window_size=3, flex_window=0.75)),
@@ -70,6 +70,8 @@ def zeus_settings(steps: int) -> list[tuple[str, dict]]:
             ("defaults (d3 m0,1, steps 10..44)", {}),
             (f"d3 m0,1 steps {start}..{steps - 3}", dict(zeus_acc_start=start, zeus_acc_end=-2)),
             (f"d2 m1 steps {start}..{steps - 3}", dict(zeus_denominator=2, zeus_modular="1",
+                                                        zeus_acc_start=start, zeus_acc_end=-2)),
+            (f"d4 m1 steps {start}..{steps - 3}", dict(zeus_denominator=4, zeus_modular="1",
                                                         zeus_acc_start=start, zeus_acc_end=-2))]
 
 

@@ -64,11 +64,17 @@ def configs(rows: list[dict]) -> list[tuple]:
     return list(dict.fromkeys((int(r["steps"]), r["sampler"], r["scheduler"]) for r in rows))
 
 
+def skipping_rows(rows: list[dict], config: tuple) -> list[dict]:
+    """The rows of one configuration that saved calls. A setting that skipped nothing is the
+    reference itself (PSNR ∞, capped at 100): as a curve point it would inflate the interpolation."""
+    return [r for r in rows if (int(r["steps"]), r["sampler"], r["scheduler"]) == config
+            and r["model_calls"] < r["full_calls"] - 1e-6 and r["method"] != "full"]
+
+
 def curves(rows: list[dict], config: tuple) -> dict[str, list[tuple[float, float]]]:
-    mine = [r for r in rows if (int(r["steps"]), r["sampler"], r["scheduler"]) == config]
-    methods = dict.fromkeys(r["method"] for r in mine if r["method"] != "full")
-    return {m: frontier([(r["model_calls"], score(r)) for r in mine if r["method"] == m
-                         and not r["setting"].startswith("no skips")]) for m in methods}
+    mine = skipping_rows(rows, config)
+    methods = dict.fromkeys(r["method"] for r in mine)
+    return {m: frontier([(r["model_calls"], score(r)) for r in mine if r["method"] == m]) for m in methods}
 
 
 def full_calls(rows: list[dict], config: tuple) -> float:
@@ -83,6 +89,10 @@ def best_peer(curve_of: dict, calls: float) -> tuple[str, float] | None:
 
 def fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1f}"
+
+
+def db(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f} dB"
 
 
 def budget_table(rows: list[dict], only: tuple | None = None) -> str:
@@ -118,8 +128,8 @@ def summary_table(rows: list[dict]) -> str:
             calls = fraction * full_calls(rows, config)
             peer = best_peer(curve_of, calls)
             lines.append(f"| {config[0]} | {config[1]} | {config[2]} | {calls:.1f} ({fraction:.0%}) | "
-                         f"{fmt(interpolate(curve_of.get('adaptive', []), calls))} dB | "
-                         f"{fmt(interpolate(curve_of.get('fewer', []), calls))} dB | "
+                         f"{db(interpolate(curve_of.get('adaptive', []), calls))} | "
+                         f"{db(interpolate(curve_of.get('fewer', []), calls))} | "
                          + (f"{peer[1]:.1f} dB ({NAMES[peer[0]]})" if peer else "n/a") + " |")
     return "\n".join(lines)
 
@@ -145,8 +155,7 @@ def plot_steps(rows: list[dict], steps: int, path: Path) -> None:
     for config in panels:
         axes = figure.add_subplot(len(samplers), len(schedulers),
                                   samplers.index(config[1]) * len(schedulers) + schedulers.index(config[2]) + 1)
-        mine = [r for r in rows if (int(r["steps"]), r["sampler"], r["scheduler"]) == config
-                and r["method"] != "full" and not r["setting"].startswith("no skips")]
+        mine = skipping_rows(rows, config)
         for method, (colour, marker) in STYLES.items():
             points = [(r["model_calls"], score(r)) for r in mine if r["method"] == method]
             if points:
@@ -171,7 +180,8 @@ def write_report(path: Path, out: Path, cfg: float = 3.0) -> None:
     header = (f"# Peers benchmark\n\nDigits reference model, cfg {cfg}, {'/'.join(map(str, prompts))} prompts "
               f"(noise × class). PSNR/SSIM against each prompt's full-step KSampler result with the same sampler "
               f"and scheduler. Model calls: real network forwards per image (counted at the UNet's first conv, "
-              f"below every wrapper). Each method's curve is its best PSNR at ≤ c calls over its settings, "
+              f"below every wrapper). Each method's curve is its best PSNR at ≤ c calls over its settings that "
+              f"saved calls (a setting that skipped nothing is the reference itself), "
               f"interpolated linearly at the budget (n/a: outside its measured range). FSampler, ZEUS and SADA "
               f"run their own copies of the samplers (not ComfyUI's code; FSampler's dpmpp_2m differs visibly): "
               f"each is scored by the better of its PSNR against ComfyUI's full-step result and against its own "
