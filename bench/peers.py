@@ -284,7 +284,9 @@ def main(argv: list[str] | None = None) -> int:
         loaded = load_peers(bench, args.peers)
         batch = prompts(args.prompts)
         if args.check_fsampler_route:
-            print(check_fsampler_route(bench, batch, cfg=args.cfg))
+            text = check_fsampler_route(bench, batch, cfg=args.cfg)
+            (args.out / "peers_fsampler_route.txt").write_text(text + "\n")  # quoted by peers_summary.md
+            print(text)
             return 0
         for steps in (int(v) for v in args.steps.split(",")):
             for sampler in args.samplers.split(","):

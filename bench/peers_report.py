@@ -189,6 +189,11 @@ def write_report(path: Path, out: Path, cfg: float = 3.0) -> None:
               f"by prompt; the others (and the pack, per_sample on) in one batch.\n"
               f"Command: `python3 scripts/dev.py run bench/peers.py --peers /work/peers` (chunks: --steps, "
               f"--samplers, --schedulers); `python3 bench/peers_report.py` rewrites this file from the CSV.\n\n")
+    route = out / "peers_fsampler_route.txt"
+    if route.exists():  # written by `bench/peers.py --check-fsampler-route`
+        header += ("FSampler's simple node against the route this benchmark drives it by (`--prompts 8 "
+                   "--check-fsampler-route`):\n\n" + "".join(f"- {line}\n" for line in route.read_text().splitlines())
+                   + "\n")
     text = (header + "## 25 and 50 steps, euler and dpmpp_2m: pack vs fewer steps vs best peer (PSNR dB)\n\n"
             + summary_table(rows) + "\n\n## Every configuration at ~40 / 60 / 80 % of the full step count in calls "
             "(PSNR dB)\n\n" + budget_table(rows) + "\n\n## Every row\n\n" + every_row(rows) + "\n")
