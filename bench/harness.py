@@ -67,6 +67,21 @@ class Bench:
 
     def sample(self, batch: list[Prompt], node_type: str = "KSampler", model=None, **settings) -> BatchResult:
         """All prompts in one batch through a sampler node (node inputs in `settings`)."""
+        return self.sample_with(batch, lambda **inputs: self.call(node_type, denoise=1.0, **inputs, **settings),
+                                model)
+
+    def sample_custom(self, batch: list[Prompt], sampler, sigmas, model=None, cfg: float = 3.0) -> BatchResult:
+        """All prompts in one batch through core SamplerCustom with a SAMPLER object (a peer's
+        sampler), with the same noise rows and conditioning as `sample`."""
+        def run(model, seed, positive, negative, latent_image):
+            return self.call("SamplerCustom", model=model, add_noise=True, noise_seed=seed, cfg=cfg,
+                             positive=positive, negative=negative, sampler=sampler, sigmas=sigmas,
+                             latent_image=latent_image)[:1]
+        return self.sample_with(batch, run, model)
+
+    def sample_with(self, batch: list[Prompt], run, model=None) -> BatchResult:
+        """`run(model=, seed=, positive=, negative=, latent_image=)` on all prompts in one batch,
+        counting the real network calls."""
         from demo.reference_pack.digits_model import class_tokens
         model = model if model is not None else self.model
         positive = [[class_tokens(torch.tensor([p.digit for p in batch])), {}]]
@@ -79,8 +94,7 @@ class Bench:
             lambda *a: counter.__setitem__(0, counter[0] + 1))
         try:
             start = time.perf_counter()
-            out = self.call(node_type, model=model, seed=SEED, positive=positive, negative=self.negative,
-                            latent_image=latent, denoise=1.0, **settings)
+            out = run(model=model, seed=SEED, positive=positive, negative=self.negative, latent_image=latent)
             seconds = (time.perf_counter() - start) / len(batch)
         finally:
             handle.remove()
@@ -92,9 +106,11 @@ class Bench:
             return BatchResult(images, calls, seconds, trace.row_mask_texts(), trace)
         return BatchResult(images, [float(counter[0])] * len(batch), seconds, [""] * len(batch))
 
-    def sample_one_by_one(self, batch: list[Prompt], **kwargs) -> BatchResult:
-        """Prompt by prompt (batch 1), for methods that decide per batch (EasyCache, LazyCache)."""
-        results = [self.sample([prompt], **kwargs) for prompt in batch]
+    def sample_one_by_one(self, batch: list[Prompt], sample=None, **kwargs) -> BatchResult:
+        """Prompt by prompt (batch 1), for methods that decide per batch (EasyCache, LazyCache);
+        `sample` is `self.sample` unless given (e.g. `self.sample_custom`)."""
+        sample = sample or self.sample
+        results = [sample([prompt], **kwargs) for prompt in batch]
         return BatchResult(torch.cat([r.images for r in results]), [r.model_calls[0] for r in results],
                            sum(r.seconds for r in results) / len(results), [r.masks[0] for r in results])
 

@@ -1,0 +1,50 @@
+"""bench/peers.py's core path on a tiny grid: the real ComfyUI in a child process, the trained digits
+model, fewer steps and the pack, no peers folder (each missing peer is named), resumable CSV, report."""
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+STEPS = 12
+PACK = ("quadratic Cmax 1 δ=0.3", "linear Cmax 2 δ=0.3")  # two of bench/peers.py's PACK_SETTINGS
+
+
+def run_peers(out: Path, *extra: str) -> str:
+    command = [sys.executable, str(REPO / "bench" / "peers.py"), "--peers", str(out / "no-peers-here"),
+               "--steps", str(STEPS), "--samplers", "euler", "--schedulers", "normal", "--prompts", "2",
+               "--methods", "fewer,adaptive", "--pack-settings", ",".join(PACK), "--out", str(out), *extra]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=REPO, env=os.environ)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def test_tiny_grid_writes_rows_report_and_names_missing_peers(tmp_path):
+    first = run_peers(tmp_path)
+    for repo in ("obisin/ComfyUI-FSampler", "jiajianxie/ComfyUI-AccelDiff", "ruwwww/ComfyUI-Spectrum-sdxl"):
+        assert f"peer folder missing: {tmp_path / 'no-peers-here'}" in first and repo in first
+
+    with open(tmp_path / "peers_results.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert {r["method"] for r in rows} == {"full", "fewer", "adaptive"}
+    assert all(r["steps"] == str(STEPS) and r["prompts"] == "2" and r["sampler"] == "euler" for r in rows)
+    full = next(r for r in rows if r["method"] == "full")
+    assert float(full["model_calls"]) == STEPS and float(full["psnr"]) == 100.0
+    for row in rows:
+        if row["method"] == "fewer":  # plain KSampler at n steps: n network calls, short of the reference
+            assert float(row["model_calls"]) == int(row["setting"].split()[0]) < STEPS
+            assert float(row["psnr"]) < 100.0
+    pack = {r["setting"]: float(r["model_calls"]) for r in rows if r["method"] == "adaptive"}
+    assert set(pack) == set(PACK) and all(calls < STEPS for calls in pack.values())
+
+    summary = (tmp_path / "peers_summary.md").read_text()
+    assert "| 12 | euler | normal | 4.8 (40%) |" in summary
+    assert (tmp_path / f"peers_{STEPS}.png").stat().st_size > 10_000
+
+    again = run_peers(tmp_path)  # resumable: every row is already in the CSV
+    with open(tmp_path / "peers_results.csv") as handle:
+        assert len(list(csv.DictReader(handle))) == len(rows)
+    assert "PSNR" not in again
