@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..adaptive_core import DEFAULT_NOISE_REUSE, LIMITS, NOISE_REUSE_MODES, AdaptiveConfig, config_problem
+from ..adaptive_core.config import DEFAULT_SPEED, SPEED_CHOICES, SPEED_THRESHOLD
 
 ADAPTIVE_INPUTS = {
     "threshold": ("FLOAT", {
@@ -34,6 +35,20 @@ ADAPTIVE_INPUTS = {
                    "the paper (one decision for the whole batch)."}),
 }
 ADAPTIVE_INPUT_NAMES = tuple(ADAPTIVE_INPUTS)
+
+# Appended after every existing input (optional: API prompts without it still validate). A prompt
+# or workflow that lacks it means SPEED_THRESHOLD, what it meant when it was saved (the Python
+# default of `speed` in build_config and js/adaptive_inputs.js for the frontend); a newly placed
+# node gets DEFAULT_SPEED.
+ADAPTIVE_OPTIONAL_INPUTS = {
+    "speed": (list(SPEED_CHOICES), {
+        "default": DEFAULT_SPEED,
+        "tooltip": "How much faster, the same on every model: about 1.5x / 2x / 3x fewer model "
+                   "calls. The skips are spread out (at most a few in a row) and placed where this "
+                   "run's trajectory is smoothest; a skip whose predicted error is too large is "
+                   "refused. threshold (δ) = decide with the threshold alone (the paper; how "
+                   "workflows saved before this input behave). threshold 0 still turns skipping off."}),
+}
 
 
 # Core KSamplerAdvanced inputs that the host ships without a tooltip.
@@ -78,6 +93,7 @@ def input_problem(steps=None, **adaptive) -> str | None:
 
 def build_config(steps: int | None = None, **adaptive) -> AdaptiveConfig:
     """The config for a node's inputs; raises ValueError naming the bad input before sampling."""
+    adaptive.setdefault("speed", SPEED_THRESHOLD)  # absent: a prompt saved before the input existed
     problem = input_problem(steps=steps, **adaptive)
     if problem:
         raise ValueError(f"AdaptiveDiffusion: {problem}")
