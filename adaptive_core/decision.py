@@ -10,7 +10,7 @@ and how many steps each row skipped just before k. Two modes:
   looks smooth *for this run*: the third-order criterion and the embedded error estimate (the gap
   between the quadratic and linear noise predictions at the step's σ, relative to |ε|, as an ODE
   solver's step-size control) are ranked against this run's earlier steps, so nothing depends on
-  the model's scale. A smooth step is skipped with half a credit, the roughest only once a skip is
+  the model's scale; the step's risk is the larger rank. A smooth step is skipped with half a credit, the roughest only once a skip is
   overdue (1.5 credits). Skips are spread: at most `max_in_a_row` in a row, the fewest the budget
   allows; a gap above `tolerance` refuses the skip whatever the budget.
 """
@@ -67,16 +67,17 @@ def relative_criterion(d: torch.Tensor, k: int) -> torch.Tensor:
 
 
 def rank_in_run(history: torch.Tensor, now: torch.Tensor) -> torch.Tensor:
-    """Share of this run's earlier values below `now` (0 = smoothest so far); 0.5 with no history."""
+    """Share of this run's earlier values below `now` (0 = none smoother so far: ties count as
+    smooth, so a path that is exactly linear throughout skips eagerly); 0.5 with no history."""
     if history.shape[0] == 0:
         return torch.full_like(now, 0.5)
-    return (history < now).float().mean(0) + 0.5 * (history == now).float().mean(0)
+    return (history < now).float().mean(0)
 
 
 def budget_skip(signals: torch.Tensor, history: torch.Tensor, credit: torch.Tensor,
                 room: torch.Tensor, tolerance: float) -> torch.Tensor:
     """Per row: skip now? signals [rows, 2] = (criterion, error estimate) at this step."""
-    risk = rank_in_run(history, signals).mean(-1)
+    risk = rank_in_run(history, signals).amax(-1)  # smooth only when both signals say so
     return room & (signals[:, 1] <= tolerance) & (credit >= SMOOTH_STEP_CREDIT + risk)
 
 
