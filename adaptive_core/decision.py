@@ -10,8 +10,9 @@ and how many steps each row skipped just before k. Two modes:
   looks smooth *for this run*: the third-order criterion and the embedded error estimate (the gap
   between the quadratic and linear noise predictions at the step's σ, relative to |ε|, as an ODE
   solver's step-size control) are ranked against this run's earlier steps, so nothing depends on
-  the model's scale; the step's risk is the larger rank. A smooth step is skipped with half a credit, the roughest only once a skip is
-  overdue (1.5 credits). Skips are spread: at most `max_in_a_row` in a row, the fewest the budget
+  the model's scale; the step's risk is the mean rank. A smooth step is skipped with half a
+  credit, the roughest only once a skip is overdue (1.5 credits): the ranks move skips by about a
+  step within the budget's pace, they do not bank credit for later. Skips are spread: at most `max_in_a_row` in a row, the fewest the budget
   allows; a gap above `tolerance` refuses the skip whatever the budget.
 """
 from __future__ import annotations
@@ -77,7 +78,7 @@ def rank_in_run(history: torch.Tensor, now: torch.Tensor) -> torch.Tensor:
 def budget_skip(signals: torch.Tensor, history: torch.Tensor, credit: torch.Tensor,
                 room: torch.Tensor, tolerance: float) -> torch.Tensor:
     """Per row: skip now? signals [rows, 2] = (criterion, error estimate) at this step."""
-    risk = rank_in_run(history, signals).amax(-1)  # smooth only when both signals say so
+    risk = rank_in_run(history, signals).mean(-1)
     return room & (signals[:, 1] <= tolerance) & (credit >= SMOOTH_STEP_CREDIT + risk)
 
 

@@ -12,18 +12,15 @@ const NODES = new Set(["AdaptiveKSampler", "AdaptiveKSamplerAdvanced", "Adaptive
 // Appended inputs, oldest first, with the value that means "as before this input existed".
 const APPENDED = [["speed", "threshold (δ)"]];
 
-// The widgets whose values a workflow stores, in the order it stores them.
-function savedWidgets(node) {
-  return (node.widgets ?? []).filter((widget) => widget.serialize !== false && widget.options?.serialize !== false);
-}
-
+// Appended inputs are the last widgets: a workflow with fewer values than the node stores now
+// was saved before the missing ones existed.
 function keepSavedMeaning(node, info) {
-  const values = info?.widgets_values;
-  if (!Array.isArray(values)) return;
-  const saved = savedWidgets(node);
-  for (const [name, before] of APPENDED) {
-    const index = saved.findIndex((widget) => widget.name === name);
-    if (index >= values.length) saved[index].value = before;  // saved before this input existed
+  const saved = info?.widgets_values;
+  if (!Array.isArray(saved)) return;
+  const missing = (node.serialize().widgets_values?.length ?? 0) - saved.length;
+  for (const [name, before] of APPENDED.slice(Math.max(0, APPENDED.length - missing))) {
+    const widget = node.widgets?.find((w) => w.name === name);
+    if (widget) widget.value = before;
   }
 }
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from adaptive_core import AdaptiveConfig, AdaptiveRun, should_skip
-from adaptive_core.decision import Budget, plan_budget, prediction_gap, rank_in_run
+from adaptive_core.decision import Budget, budget_skip, plan_budget, prediction_gap, rank_in_run
 from adaptive_core.noise_cache import NoisePoint, row_sigma
 
 PAPER = dict(noise_reuse="hold", max_skip_steps=4, keep_last_steps=0)
@@ -108,14 +108,15 @@ def test_the_speed_budget_does_not_depend_on_the_scale_of_d():
     assert by_scale[0] == by_scale[1] == by_scale[2] and sum(by_scale[0]) >= 12
 
 
-def test_the_speed_budget_prefers_the_smooth_steps():
-    # Steps 16-27 are rough (d jumps about), the rest move linearly: with 1.5x the skips go to
-    # the smooth steps, and the rough stretch is skipped only as often as the budget forces.
-    rng = random.Random(5)
-    d = [0.0] + [2.0 - 0.02 * k + (rng.uniform(0, 0.5) if 16 <= k < 28 else 0.0) for k in range(1, 44)]
-    mask = replay([d], AdaptiveConfig(threshold=0.01, speed="1.5x"))[0][0]
-    rough, smooth = range(16, 30), [k for k in range(4, 43) if not 16 <= k < 30]
-    assert sum(mask[k] for k in rough) / len(rough) < 0.7 * sum(mask[k] for k in smooth) / len(smooth)
+def test_with_equal_credit_the_step_that_ranks_smoother_in_its_run_is_skipped():
+    # Two rows with the same history; row 0's step is the smoothest so far, row 1's the roughest.
+    history = torch.tensor([[[0.1, 0.01], [0.1, 0.01]], [[0.2, 0.02], [0.2, 0.02]]])
+    signals = torch.tensor([[0.05, 0.005], [0.3, 0.03]])
+    room = torch.tensor([True, True])
+    assert budget_skip(signals, history, torch.tensor([1.0, 1.0]), room, 10.0).tolist() == [True, False]
+    assert budget_skip(signals, history, torch.tensor([0.4, 1.5]), room, 10.0).tolist() == [False, True]
+    assert budget_skip(signals, history, torch.tensor([2.0, 2.0]), ~room, 10.0).tolist() == [False, False]
+    assert budget_skip(signals, history, torch.tensor([2.0, 2.0]), room, 0.01).tolist() == [True, False]
 
 
 def test_plan_budget_uses_the_shortest_runs_that_reach_the_speed():

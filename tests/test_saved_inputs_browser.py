@@ -25,8 +25,8 @@ BEFORE_SPEED = "threshold (δ)"
 WIDGETS_SCRIPT = """() => (app.graph.nodes ?? app.graph._nodes)
     .filter((node) => %s.includes(node.comfyClass))
     .map((node) => ({ id: node.id, type: node.comfyClass,
-                      widgets: node.widgets.filter((w) => w.serialize !== false && w.options?.serialize !== false)
-                                           .map((w) => [w.name, w.value]) }))""" % json.dumps(list(SAMPLERS))
+                      values: node.serialize().widgets_values,
+                      widgets: node.widgets.map((w) => [w.name, w.value]) }))""" % json.dumps(list(SAMPLERS))
 
 
 @pytest.fixture(scope="module")
@@ -65,11 +65,11 @@ def test_an_old_workflow_loads_its_values_and_speed_threshold(page, name):
     old_nodes = [node for node in saved["nodes"] if node["type"] in SAMPLERS]
     assert old_nodes and set(loaded) == {node["id"] for node in old_nodes}
     for node in old_nodes:
-        widgets = loaded[node["id"]]["widgets"]
-        values = [value for _, value in widgets]
-        assert values[:len(node["widgets_values"])] == node["widgets_values"], node["id"]
-        assert widgets[len(node["widgets_values"]):] == [["speed", BEFORE_SPEED]]
-    assert not [e for e in page.errors if "adaptive" in e.lower()]
+        values = loaded[node["id"]]["values"]
+        assert values == node["widgets_values"] + [BEFORE_SPEED], node["id"]
+        assert dict(loaded[node["id"]]["widgets"])["speed"] == BEFORE_SPEED
+    # (The frontend asks api.comfy.org about node packs; offline that is blocked.)
+    assert [e for e in page.errors if "https://api.comfy.org/" not in e] == []
 
 
 def test_a_new_node_gets_the_new_default_and_a_saved_speed_is_kept(page):
