@@ -7,7 +7,8 @@ A host drives it through three events:
 
 Decisions are kept per batch row. With per_sample off (the paper) all rows share one decision
 from the whole latent; with it on, each row has its own d_k, criterion, Cmax count and mask, and a
-call computes only the rows that need it (each row's cond and uncond together).
+call computes only the rows that need it (each row's cond and uncond together). The decision
+(decision.py) runs on a [steps, rows] tensor history with one host sync per step.
 """
 from __future__ import annotations
 

@@ -10,10 +10,12 @@ ADAPTIVE_INPUTS = {
         "step": 0.001, "round": 0.0001,
         "tooltip": "δ: skip a step when the latent's change is this close to linear. Higher skips "
                    "more (faster, further from the full result). 0 turns skipping off. The paper "
-                   "uses 0.01 for SD/SDXL and 0.008 for image-to-video."}),
+                   "uses 0.01 for SD/SDXL and 0.008 for image-to-video. Used when speed is "threshold (δ)"; "
+                   "with another speed, skipping follows the speed and δ only switches it on."}),
     "max_skip_steps": ("INT", {
         "default": 4, "min": LIMITS["max_skip_steps"][0], "max": LIMITS["max_skip_steps"][1],
-        "tooltip": "Cmax: the most steps skipped in a row before one is computed again."}),
+        "tooltip": "Cmax: the most steps skipped in a row before one is computed again. With a "
+                   "speed, runs are kept as short as the speed allows and never longer than this."}),
     "warmup_steps": ("INT", {
         "default": 4, "min": LIMITS["warmup_steps"][0], "max": LIMITS["warmup_steps"][1],
         "tooltip": "The first steps are always computed: they set the composition, and the "

