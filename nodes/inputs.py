@@ -10,7 +10,7 @@ ADAPTIVE_INPUTS = {
         "step": 0.001, "round": 0.0001,
         "tooltip": "δ: skip a step when the latent's change is this close to linear. Higher skips "
                    "more (faster, further from the full result). 0 turns skipping off. The paper "
-                   "uses 0.01 for SD/SDXL and 0.008 for image-to-video. Used when speed is "threshold (δ)"; "
+                   "uses 0.01 for SD/SDXL and 0.008 for image-to-video. Used when speed is 'threshold (δ)'; "
                    "with another speed, skipping follows the speed and δ only switches it on."}),
     "max_skip_steps": ("INT", {
         "default": 4, "min": LIMITS["max_skip_steps"][0], "max": LIMITS["max_skip_steps"][1],
