@@ -6,12 +6,22 @@ from dataclasses import asdict, dataclass
 NOISE_REUSE_MODES = ("linear", "quadratic", "hold")
 DEFAULT_NOISE_REUSE = "linear"
 
+# The one speed control. "threshold (δ)" = the criterion with the absolute δ (the paper, and the
+# meaning of every workflow saved before the control existed); the others ask for about that many
+# times fewer model calls, met online whatever the model's scale (adaptive_core/decision.py).
+SPEED_THRESHOLD = "threshold (δ)"
+SPEED_FACTORS = {"1.5x": 1.5, "2x": 2.0, "3x": 3.0}
+SPEED_CHOICES = (SPEED_THRESHOLD, *SPEED_FACTORS)
+DEFAULT_SPEED = "2x"                # a newly placed node; a missing input means SPEED_THRESHOLD
+DEFAULT_ERROR_TOLERANCE = 0.5       # see AdaptiveConfig.error_tolerance
+
 # Bounds shared by the node inputs and by validation; the names are the node input names.
 LIMITS = {
     "threshold": (0.0, 1.0),
     "max_skip_steps": (1, 100),
     "warmup_steps": (3, 1000),
     "keep_last_steps": (0, 1000),
+    "error_tolerance": (0.0, 100.0),
 }
 
 
@@ -27,6 +37,12 @@ class AdaptiveConfig:
     noise_reuse: what a skipped model call returns: the last computed noise ("hold", the
         paper's reuse) or an extrapolation in σ from the last computed calls.
     per_sample: one decision per batch row (each prompt its own path) instead of per batch.
+    speed: SPEED_THRESHOLD = decide with δ alone (the paper's rule); "1.5x" / "2x" / "3x" = skip
+        about that share of the steps, spread out (at most a few in a row), choosing the steps
+        where the trajectory is smoothest in this run (threshold > 0 only switches it on).
+    error_tolerance: with a speed, a skip is refused when the embedded error estimate (the gap
+        between the quadratic and linear noise predictions at the step's σ, relative to |ε|)
+        exceeds it.
     """
 
     threshold: float = 0.01
@@ -35,6 +51,8 @@ class AdaptiveConfig:
     keep_last_steps: int = 1
     noise_reuse: str = DEFAULT_NOISE_REUSE
     per_sample: bool = False
+    speed: str = SPEED_THRESHOLD
+    error_tolerance: float = DEFAULT_ERROR_TOLERANCE
 
     def __post_init__(self) -> None:
         problem = config_problem(**asdict(self))
@@ -45,17 +63,24 @@ class AdaptiveConfig:
     def enabled(self) -> bool:
         return self.threshold > 0
 
+    @property
+    def speed_factor(self) -> float | None:
+        """How many times fewer model calls the speed asks for; None: decide with δ alone."""
+        return SPEED_FACTORS.get(self.speed)
+
 
 def config_problem(threshold=None, max_skip_steps=None, warmup_steps=None, keep_last_steps=None,
-                   noise_reuse=None, per_sample=None, steps=None) -> str | None:
+                   noise_reuse=None, per_sample=None, steps=None, speed=None,
+                   error_tolerance=None) -> str | None:
     """Return a message naming the first bad input, or None. Inputs left as None are not checked."""
     values = {"threshold": threshold, "max_skip_steps": max_skip_steps,
-              "warmup_steps": warmup_steps, "keep_last_steps": keep_last_steps}
+              "warmup_steps": warmup_steps, "keep_last_steps": keep_last_steps,
+              "error_tolerance": error_tolerance}
     for name, value in values.items():
         if value is None:
             continue
         low, high = LIMITS[name]
-        kind = float if name == "threshold" else int
+        kind = float if name in ("threshold", "error_tolerance") else int
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return f"{name} must be a number, got {value!r}"
         if kind is int and value != int(value):
@@ -66,6 +91,8 @@ def config_problem(threshold=None, max_skip_steps=None, warmup_steps=None, keep_
         return f"per_sample must be true or false, got {per_sample!r}"
     if noise_reuse is not None and noise_reuse not in NOISE_REUSE_MODES:
         return f"noise_reuse must be one of {', '.join(NOISE_REUSE_MODES)}, got {noise_reuse!r}"
+    if speed is not None and speed not in SPEED_CHOICES:
+        return f"speed must be one of {', '.join(SPEED_CHOICES)}, got {speed!r}"
     if steps is not None and warmup_steps is not None and steps < warmup_steps:
         return (f"steps ({steps}) is smaller than warmup_steps ({warmup_steps}): "
                 f"lower warmup_steps or raise steps")

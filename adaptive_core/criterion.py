@@ -8,6 +8,7 @@ Step k is skipped iff
   4. fewer than max_skip_steps steps were skipped in a row just before k.
 Cmax (4.) holds from the first decision on; the reference code only checks it once five
 decisions exist, which lets its first run of skips exceed Cmax.
+The run decides on tensors for all rows at once (decision.py); this is the rule in plain Python.
 """
 from __future__ import annotations
 

@@ -94,6 +94,11 @@ class NoiseCache:
         eps = extrapolate(list(self._points[key]), sig, self.mode)
         return (x.float() - sig * eps).to(x.dtype)
 
+    def points_at(self, slot: int, row: int) -> list[list[NoisePoint]]:
+        """Read-only: the stored points of every cond chunk at this slot and batch row, oldest
+        first (keys are (chunk key, slot, row)), for the decision's error estimate."""
+        return [list(points) for key, points in self._points.items() if key[1:] == (slot, row)]
+
     def output_channels(self, key: Hashable) -> int:
         return self._points[key][-1].eps.shape[1]
 

@@ -7,7 +7,8 @@ A host drives it through three events:
 
 Decisions are kept per batch row. With per_sample off (the paper) all rows share one decision
 from the whole latent; with it on, each row has its own d_k, criterion, Cmax count and mask, and a
-call computes only the rows that need it (each row's cond and uncond together).
+call computes only the rows that need it (each row's cond and uncond together). The decision
+(decision.py) runs on a [steps, rows] tensor history with one host sync per step.
 """
 from __future__ import annotations
 
@@ -17,10 +18,16 @@ from typing import Callable, Hashable, Sequence
 import torch
 
 from .config import AdaptiveConfig
-from .criterion import criterion_value, should_skip
+from .criterion import criterion_value
+from .decision import budget_skip, paper_skip, plan_budget, prediction_gap, relative_criterion
 from .noise_cache import NoiseCache, implied_noise
 from .step_clock import EvalPosition, StepClock
 from .trace import AdaptiveTrace, StepRecord
+
+def to_device(values: list, like: torch.Tensor) -> torch.Tensor:
+    """Host numbers onto `like`'s device without waiting for it (no host sync)."""
+    return torch.tensor(values).to(like.device, non_blocking=True)
+
 
 RowsCompute = Callable[[list[int]], torch.Tensor]  # computes the given rows of the batched call
 
@@ -38,8 +45,12 @@ class AdaptiveRun:
         self.cache = NoiseCache(config.noise_reuse)
         self.rows = 0                                           # batch rows, from the first evaluation
         self.d: list[torch.Tensor | None] = [None] * self.total_steps  # per step: d_k of each row
+        self.d_history: torch.Tensor | None = None  # [steps, rows] float32 on the latent's device
         self.skip: list[list[bool]] = [[] for _ in range(self.total_steps)]  # per step, per row
         self.in_a_row: list[int] = []
+        self.skipped: list[int] = []                # per row, for the speed budget
+        self.signals: torch.Tensor | None = None    # [skippable steps, rows, 2] criterion, error
+        self.skippable_seen = 0
         self.step_inputs: dict[int, torch.Tensor] = {}          # first-evaluation input of recent steps
         self.current: EvalPosition | None = None
         self.latest_input: torch.Tensor | None = None
@@ -71,7 +82,7 @@ class AdaptiveRun:
         with self._lock:
             if not self.rows:
                 self.rows = x.shape[0]
-                self.in_a_row = [0] * self.rows
+                self.in_a_row, self.skipped = [0] * self.rows, [0] * self.rows
             elif x.shape[0] != self.rows:
                 self.disable_skipping("the batch size changed during the run")
             position = self.clock.next_evaluation()
@@ -156,25 +167,60 @@ class AdaptiveRun:
     # -- decisions ------------------------------------------------------------------------------
     def _start_step(self, k: int, x: torch.Tensor, decide: bool) -> None:
         previous = self.step_inputs.get(k - 1)
-        if previous is not None and previous.shape == x.shape:
+        if self.d_history is None:
+            self.d_history = torch.zeros(self.total_steps, x.shape[0], device=x.device)
+        if previous is not None and previous.shape == x.shape and x.shape[0] == self.d_history.shape[1]:
             change = (x.float() - previous.float()).abs()
-            self.d[k] = change.reshape(change.shape[0], -1).mean(dim=1)  # d_k of each row
+            self.d_history[k] = change.reshape(change.shape[0], -1).mean(dim=1)  # d_k of each row
+            self.d[k] = self.d_history[k]
         self.step_inputs = {k: x}
         skip = self._decide(k) if decide and self.skipping_allowed else [False] * self.rows
         self.skip[k] = skip
         self.in_a_row = [count + 1 if s else 0 for count, s in zip(self.in_a_row, skip)]
+        self.skipped = [count + s for count, s in zip(self.skipped, skip)]
 
     def _decide(self, k: int) -> list[bool]:
+        """Skip step k? One list per row, from tensors with one host sync (the final tolist)."""
+        tail = self.clock.protected_tail(0 if self.skip_path is not None else self.config.keep_last_steps)
         if self.skip_path is not None:  # a replayed path: only the sampler's rhythm limits it
-            tail = self.clock.protected_tail(0)
-            skip = k < len(self.skip_path) and self.skip_path[k] and k < self.total_steps - tail
-            return [skip] * self.rows
-        tail = self.clock.protected_tail(self.config.keep_last_steps)
-        if not self.per_sample:
-            history = [None if d is None else float(d.mean()) for d in self.d]
-            return [should_skip(history, k, self.total_steps, max(self.in_a_row), self.config, tail)] * self.rows
-        return [should_skip([None if d is None else float(d[row]) for d in self.d], k, self.total_steps,
-                            self.in_a_row[row], self.config, tail) for row in range(self.rows)]
+            return [k < len(self.skip_path) and self.skip_path[k] and k < self.total_steps - tail] * self.rows
+        if not self.config.enabled or k < max(self.config.warmup_steps, 3) or k >= self.total_steps - tail \
+                or any(self.d[j] is None for j in (k, k - 1, k - 2)):
+            return [False] * self.rows
+        d = self.d_history[:k + 1] if self.per_sample else self.d_history[:k + 1].mean(1, keepdim=True)
+        in_a_row = self.in_a_row if self.per_sample else [max(self.in_a_row)]
+        factor, cmax = self.config.speed_factor, self.config.max_skip_steps
+        if factor is None:
+            skip = paper_skip(d, k, self.config.threshold, self._room(in_a_row, cmax, d))
+        else:
+            skippable = self.total_steps - tail - max(self.config.warmup_steps, 3)
+            budget = plan_budget(factor, self.total_steps, skippable, cmax)
+            signals = torch.stack([relative_criterion(d, k), self._prediction_gaps(k, d.shape[1])], -1)
+            if self.signals is None or self.signals.shape[1] != d.shape[1]:
+                self.signals = torch.zeros(skippable, d.shape[1], 2, device=d.device)
+            skipped = self.skipped if self.per_sample else [max(self.skipped)]
+            credit = to_device([budget.rate * (self.skippable_seen + 1) - s for s in skipped], d)
+            skip = budget_skip(signals, self.signals[:self.skippable_seen], credit,
+                               self._room(in_a_row, budget.max_in_a_row, d), self.config.error_tolerance)
+            self.signals[min(self.skippable_seen, skippable - 1)] = signals
+            self.skippable_seen += 1
+        skip = skip.tolist()  # the one host sync of this step
+        return skip if self.per_sample else skip * self.rows
+
+    @staticmethod
+    def _room(in_a_row: list[int], cmax: int, like: torch.Tensor) -> torch.Tensor:
+        return to_device([count < cmax for count in in_a_row], like)
+
+    def _prediction_gaps(self, k: int, columns: int) -> torch.Tensor:
+        """The error estimate at step k's σ per row (mean over cond chunks; the batch's mean when
+        the batch decides as one)."""
+        sigma = self.trace.steps[k].sigma
+        device = self.d_history.device
+        gaps = torch.stack([torch.stack([prediction_gap(points, sigma).to(device)
+                                         for points in self.cache.points_at(0, row)] or
+                                        [torch.zeros((), device=device)]).mean()
+                            for row in range(self.rows)])
+        return gaps if columns == self.rows else gaps.mean().reshape(1)
 
     def _stop_after_rhythm_change(self, step: int) -> None:
         tail = self.clock.protected_tail(self.config.keep_last_steps)

@@ -246,6 +246,8 @@ def widget_values(node: dict, specs: list[InputSpec]) -> dict[str, Any]:
     stored = node["widgets_values"]
     for spec in (s for s in specs if s.is_widget):
         if index >= len(stored):
+            if not spec.required:  # an optional widget appended after the workflow was saved
+                break
             raise WorkflowError(f"node {node['id']} ({node['type']}): no value for widget {spec.name}")
         values[spec.name] = stored[index]
         control = stored[index + 1] if index + 1 < len(stored) else None

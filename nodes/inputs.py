@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..adaptive_core import DEFAULT_NOISE_REUSE, LIMITS, NOISE_REUSE_MODES, AdaptiveConfig, config_problem
+from ..adaptive_core.config import DEFAULT_SPEED, SPEED_CHOICES, SPEED_THRESHOLD
 
 ADAPTIVE_INPUTS = {
     "threshold": ("FLOAT", {
@@ -9,10 +10,12 @@ ADAPTIVE_INPUTS = {
         "step": 0.001, "round": 0.0001,
         "tooltip": "δ: skip a step when the latent's change is this close to linear. Higher skips "
                    "more (faster, further from the full result). 0 turns skipping off. The paper "
-                   "uses 0.01 for SD/SDXL and 0.008 for image-to-video."}),
+                   "uses 0.01 for SD/SDXL and 0.008 for image-to-video. Used when speed is 'threshold (δ)'; "
+                   "with another speed, skipping follows the speed and δ only switches it on."}),
     "max_skip_steps": ("INT", {
         "default": 4, "min": LIMITS["max_skip_steps"][0], "max": LIMITS["max_skip_steps"][1],
-        "tooltip": "Cmax: the most steps skipped in a row before one is computed again."}),
+        "tooltip": "Cmax: the most steps skipped in a row before one is computed again. With a "
+                   "speed, runs are kept as short as the speed allows and never longer than this."}),
     "warmup_steps": ("INT", {
         "default": 4, "min": LIMITS["warmup_steps"][0], "max": LIMITS["warmup_steps"][1],
         "tooltip": "The first steps are always computed: they set the composition, and the "
@@ -34,6 +37,20 @@ ADAPTIVE_INPUTS = {
                    "the paper (one decision for the whole batch)."}),
 }
 ADAPTIVE_INPUT_NAMES = tuple(ADAPTIVE_INPUTS)
+
+# Appended after every existing input (optional: API prompts without it still validate). A prompt
+# or workflow that lacks it means SPEED_THRESHOLD, what it meant when it was saved (the Python
+# default of `speed` in build_config and js/adaptive_inputs.js for the frontend); a newly placed
+# node gets DEFAULT_SPEED.
+ADAPTIVE_OPTIONAL_INPUTS = {
+    "speed": (list(SPEED_CHOICES), {
+        "default": DEFAULT_SPEED,
+        "tooltip": "How much faster, the same on every model: about 1.5x / 2x / 3x fewer model "
+                   "calls. The skips are spread out (at most a few in a row) and placed where this "
+                   "run's trajectory is smoothest; a skip whose predicted error is too large is "
+                   "refused. threshold (δ) = decide with the threshold alone (the paper; how "
+                   "workflows saved before this input behave). threshold 0 still turns skipping off."}),
+}
 
 
 # Core KSamplerAdvanced inputs that the host ships without a tooltip.
@@ -78,6 +95,7 @@ def input_problem(steps=None, **adaptive) -> str | None:
 
 def build_config(steps: int | None = None, **adaptive) -> AdaptiveConfig:
     """The config for a node's inputs; raises ValueError naming the bad input before sampling."""
+    adaptive.setdefault("speed", SPEED_THRESHOLD)  # absent: a prompt saved before the input existed
     problem = input_problem(steps=steps, **adaptive)
     if problem:
         raise ValueError(f"AdaptiveDiffusion: {problem}")

@@ -5,12 +5,14 @@ import nodes as comfy_nodes
 
 from ..adaptive_core import AdaptiveConfig, AdaptiveTrace, SkipPath
 from .hooks import apply_adaptive_diffusion
-from .inputs import ADAPTIVE_INPUTS, build_config, input_problem, with_adaptive_inputs
+from .inputs import ADAPTIVE_INPUTS, ADAPTIVE_OPTIONAL_INPUTS, build_config, input_problem, with_adaptive_inputs
 
 CATEGORY = "sampling/adaptive diffusion"
 TRACE_TYPE = "ADAPTIVE_TRACE"
 SKIP_PATH_INPUT = {"skip_path": ("SKIP_PATH", {
     "tooltip": "Optional: follow this saved skip path (Load Skip Path) instead of the criterion."})}
+# Every node's optional inputs, in order: skip_path first (it came first), then the newer ones.
+OPTIONAL_INPUTS = {**SKIP_PATH_INPUT, **ADAPTIVE_OPTIONAL_INPUTS}
 
 
 def _validate(steps=None, **adaptive):
@@ -47,15 +49,15 @@ class AdaptiveKSampler:
     @classmethod
     def INPUT_TYPES(cls):
         types = with_adaptive_inputs(comfy_nodes.KSampler.INPUT_TYPES())
-        types.setdefault("optional", {}).update(SKIP_PATH_INPUT)
+        types.setdefault("optional", {}).update(OPTIONAL_INPUTS)
         return types
 
     @classmethod
     def VALIDATE_INPUTS(cls, steps=None, threshold=None, max_skip_steps=None, warmup_steps=None,
-                        keep_last_steps=None, noise_reuse=None, per_sample=None):
+                        keep_last_steps=None, noise_reuse=None, per_sample=None, speed=None):
         return _validate(steps, threshold=threshold, max_skip_steps=max_skip_steps,
                          warmup_steps=warmup_steps, keep_last_steps=keep_last_steps,
-                         noise_reuse=noise_reuse, per_sample=per_sample)
+                         noise_reuse=noise_reuse, per_sample=per_sample, speed=speed)
 
     def sample(self, model, seed, steps, cfg, sampler_name, scheduler, positive, negative,
                latent_image, denoise=1.0, skip_path=None, **adaptive):
@@ -79,7 +81,7 @@ class AdaptiveKSamplerAdvanced:
     def INPUT_TYPES(cls):
         types = with_adaptive_inputs(comfy_nodes.KSamplerAdvanced.INPUT_TYPES(),
                                      tooltip_source=comfy_nodes.KSampler.INPUT_TYPES())
-        types.setdefault("optional", {}).update(SKIP_PATH_INPUT)
+        types.setdefault("optional", {}).update(OPTIONAL_INPUTS)
         return types
 
     VALIDATE_INPUTS = AdaptiveKSampler.VALIDATE_INPUTS
@@ -109,14 +111,14 @@ class AdaptiveDiffusionPatch:
     def INPUT_TYPES(cls):
         return {"required": {"model": ("MODEL", {"tooltip": "The model to accelerate."}),
                              **ADAPTIVE_INPUTS},
-                "optional": dict(SKIP_PATH_INPUT)}
+                "optional": dict(OPTIONAL_INPUTS)}
 
     @classmethod
     def VALIDATE_INPUTS(cls, threshold=None, max_skip_steps=None, warmup_steps=None,
-                        keep_last_steps=None, noise_reuse=None, per_sample=None):
+                        keep_last_steps=None, noise_reuse=None, per_sample=None, speed=None):
         return _validate(threshold=threshold, max_skip_steps=max_skip_steps,
                          warmup_steps=warmup_steps, keep_last_steps=keep_last_steps,
-                         noise_reuse=noise_reuse, per_sample=per_sample)
+                         noise_reuse=noise_reuse, per_sample=per_sample, speed=speed)
 
     def patch(self, model, skip_path=None, **adaptive):
         path = skip_path.skip if skip_path is not None else None

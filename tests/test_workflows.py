@@ -342,6 +342,26 @@ def without_titles(prompt: dict) -> dict:
     return {key: {"class_type": node["class_type"], "inputs": node["inputs"]} for key, node in prompt.items()}
 
 
+# Inputs appended after these files were saved, and the value the frontend gives an older node
+# (js/adaptive_inputs.js): what the file meant when it was saved.
+APPENDED_SINCE_SAVED = {"AdaptiveKSampler": {"speed": "threshold (δ)"},
+                        "AdaptiveKSamplerAdvanced": {"speed": "threshold (δ)"}}
+
+
+def as_loaded(data: dict) -> dict:
+    """The file's widget values as the frontend holds them: appended inputs at their old meaning."""
+    return {str(node["id"]): node["widgets_values"] + list(APPENDED_SINCE_SAVED.get(node["type"], {}).values())
+            for node in data["nodes"]}
+
+
+def as_queued(data: dict, info: dict) -> dict:
+    prompt = to_api(data, info)
+    for node in data["nodes"]:
+        prompt[str(node["id"])]["inputs"].update(APPENDED_SINCE_SAVED.get(node["type"], {})) \
+            if str(node["id"]) in prompt else None
+    return prompt
+
+
 def file_links(data: dict) -> list[list]:
     nodes = {node["id"]: node for node in data["nodes"]}
     return sorted([origin, slot, target, nodes[target]["inputs"][target_slot]["name"], kind]
@@ -359,13 +379,13 @@ def test_frontend_loads_the_workflow_with_no_node_or_model_missing(name, fronten
     # The frontend asks api.comfy.org about the node packs named in cnr_id; offline that is blocked.
     assert [e for e in frontend.errors[errors_before:] if "https://api.comfy.org/" not in e] == []
     # The frontend read every widget value into the widget it belongs to and kept every link ...
-    assert graph["widgets"] == {str(node["id"]): node["widgets_values"] for node in data["nodes"]}
+    assert graph["widgets"] == as_loaded(data)
     assert sorted(graph["links"]) == file_links(data)
     # ... did not have to enlarge a node (the file's layout is what the user sees) ...
     assert graph["sizes"] == {str(node["id"]): node["size"] for node in data["nodes"]}
     # ... and queues exactly the prompt our conversion gives (titles aside: the frontend's
     # translated display names arrive asynchronously, and the server ignores _meta).
-    assert without_titles(graph["prompt"]) == without_titles(to_api(data, info))
+    assert without_titles(graph["prompt"]) == without_titles(as_queued(data, info))
     frontend.evaluate(SHOW_WHOLE_GRAPH, SCREEN_MARGINS)
     frontend.page.wait_for_timeout(300)  # the next frame draws the new view
     frontend.screenshot(ARTIFACTS / f"workflow_{name}.png")  # README shows the SDXL one

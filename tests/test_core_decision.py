@@ -1,0 +1,217 @@
+"""The skip decision on tensors (adaptive_core/decision.py through AdaptiveRun), without ComfyUI:
+hand-made d sequences, the paper mode against the paper's rule, the speed budget, the error estimate."""
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+
+from adaptive_core import AdaptiveConfig, AdaptiveRun, should_skip
+from adaptive_core.decision import Budget, budget_skip, plan_budget, prediction_gap, rank_in_run
+from adaptive_core.noise_cache import NoisePoint, row_sigma
+
+PAPER = dict(noise_reuse="hold", max_skip_steps=4, keep_last_steps=0)
+
+
+def replay(d_rows: list[list[float]], config: AdaptiveConfig) -> tuple[list[list[bool]], list[list[float]]]:
+    """Drive a run (one evaluation per step) through latents whose per-row differences are d_rows
+    (d_rows[row][k], k >= 1). Returns each row's skip mask and the float32 d the run saw."""
+    rows, steps = len(d_rows), len(d_rows[0])
+    sigmas = [float(steps - k) for k in range(steps)] + [0.0]
+    run = AdaptiveRun(config, sigmas)
+    x = torch.zeros(rows, 1, 1, 1)
+    seen = [[0.0] * steps for _ in range(rows)]
+    for k in range(steps):
+        if k:
+            step = torch.tensor([d[k] for d in d_rows]).reshape(rows, 1, 1, 1)
+            new = x + step
+            for row in range(rows):
+                seen[row][k] = float((new[row] - x[row]).abs().mean())
+            x = new
+        run.begin_evaluation(x)
+        run.model_call(lambda: x * 0.5, x, torch.full((rows,), sigmas[k]), [("cond", None)])
+        run.on_step(k)
+    trace = run.finish()
+    return [[not c for c in row] for row in trace.rows], seen
+
+
+def paper_mask(d: list[float], config: AdaptiveConfig) -> list[bool]:
+    """The paper's rule, step by step, in plain Python (criterion.should_skip)."""
+    history: list[float | None] = [None] + d[1:]
+    in_a_row, mask = 0, []
+    for k in range(len(d)):
+        skip = should_skip(history, k, len(d), in_a_row, config)
+        in_a_row = in_a_row + 1 if skip else 0
+        mask.append(skip)
+    return mask
+
+
+def wobbly_d(rng: random.Random, steps: int, wobble: float) -> list[float]:
+    """A smooth decay with relative noise `wobble`: the criterion hovers around small δ."""
+    return [0.0] + [(1.0 + 0.3 * k) ** -1.2 * (1.0 + rng.uniform(-wobble, wobble)) for k in range(1, steps)]
+
+
+@pytest.mark.parametrize("delta", [0.005, 0.01, 0.03])
+@pytest.mark.parametrize("seed", range(4))
+def test_paper_mode_is_the_papers_rule_exactly_on_hand_made_sequences(delta, seed):
+    rng = random.Random(seed)
+    d = wobbly_d(rng, 30, wobble=0.02)
+    config = AdaptiveConfig(threshold=delta, **PAPER)
+    masks, seen = replay([d], config)
+    assert masks[0] == paper_mask(seen[0], config)
+
+
+def test_paper_mode_per_sample_decides_each_row_by_the_papers_rule():
+    rng = random.Random(7)
+    d_rows = [wobbly_d(rng, 30, wobble=w) for w in (0.0, 0.01, 0.05)]
+    config = AdaptiveConfig(threshold=0.01, per_sample=True, **PAPER)
+    masks, seen = replay(d_rows, config)
+    expected = [paper_mask(row, config) for row in seen]
+    assert masks == expected
+    assert any(expected[0]) and expected[0] != expected[2]  # the rows really differ
+
+
+def test_paper_mode_runs_up_to_cmax_skips_in_a_row_on_a_linear_path():
+    d = [0.0] + [10.0 - 0.25 * k for k in range(1, 20)]  # second difference exactly 0
+    masks, _ = replay([d], AdaptiveConfig(threshold=0.01, **PAPER))
+    assert masks[0] == [False] * 4 + [True] * 4 + [False] + [True] * 4 + [False] + [True] * 4 + [False] + [True]
+
+
+def longest_run(mask: list[bool]) -> int:
+    best = count = 0
+    for skip in mask:
+        count = count + 1 if skip else 0
+        best = max(best, count)
+    return best
+
+
+@pytest.mark.parametrize("speed, steps", [("1.5x", 25), ("2x", 25), ("2x", 50), ("3x", 50)])
+def test_a_speed_spreads_the_skips_and_meets_its_budget(speed, steps):
+    d = [0.0] + [10.0 - 0.1 * k for k in range(1, steps)]  # smooth everywhere: only the budget limits
+    config = AdaptiveConfig(threshold=0.01, speed=speed, keep_last_steps=1)
+    masks, _ = replay([d], config)
+    budget = plan_budget(config.speed_factor, steps, steps - 1 - 4, 4)
+    calls = steps - sum(masks[0])
+    assert longest_run(masks[0]) <= budget.max_in_a_row
+    assert masks[0][:4] == [False] * 4 and masks[0][-1] is False
+    assert steps / config.speed_factor - 1.5 <= calls <= steps / config.speed_factor + 0.5, calls
+
+
+def test_the_speed_budget_does_not_depend_on_the_scale_of_d():
+    # δ alone skips everything on one scale of second differences and nothing on another;
+    # the speed setting skips the same steps whatever the scale.
+    rng = random.Random(3)
+    d = wobbly_d(rng, 30, wobble=0.2)
+    by_scale = [replay([[v * scale for v in d]], AdaptiveConfig(threshold=0.01, speed="2x"))[0][0]
+                for scale in (1e-3, 1.0, 1e3)]
+    assert by_scale[0] == by_scale[1] == by_scale[2] and sum(by_scale[0]) >= 12
+
+
+def test_with_equal_credit_the_step_that_ranks_smoother_in_its_run_is_skipped():
+    # Two rows with the same history; row 0's step is the smoothest so far, row 1's the roughest.
+    history = torch.tensor([[[0.1, 0.01], [0.1, 0.01]], [[0.2, 0.02], [0.2, 0.02]]])
+    signals = torch.tensor([[0.05, 0.005], [0.3, 0.03]])
+    room = torch.tensor([True, True])
+    assert budget_skip(signals, history, torch.tensor([1.0, 1.0]), room, 10.0).tolist() == [True, False]
+    assert budget_skip(signals, history, torch.tensor([0.4, 1.5]), room, 10.0).tolist() == [False, True]
+    assert budget_skip(signals, history, torch.tensor([2.0, 2.0]), ~room, 10.0).tolist() == [False, False]
+    assert budget_skip(signals, history, torch.tensor([2.0, 2.0]), room, 0.01).tolist() == [True, False]
+
+
+def test_plan_budget_uses_the_shortest_runs_that_reach_the_speed():
+    assert plan_budget(1.5, 25, 20, 4) == Budget(pytest.approx(28 / 3 / 20), 1)
+    assert plan_budget(2.0, 50, 45, 4).max_in_a_row == 2
+    assert plan_budget(3.0, 50, 45, 4).max_in_a_row == 4  # 34.3 of 45 steps: runs of 4 needed
+    assert plan_budget(3.0, 50, 45, 2) == Budget(pytest.approx(2 / 3), 2)  # the user's Cmax caps it
+    assert plan_budget(2.0, 5, 0, 4).rate == 0.0
+
+
+def test_rank_in_run_is_relative_to_the_runs_own_values():
+    history = torch.tensor([[1.0], [2.0], [3.0], [4.0]])
+    assert rank_in_run(history, torch.tensor([0.5])).item() == 0.0
+    assert rank_in_run(history, torch.tensor([10.0])).item() == 1.0
+    assert rank_in_run(history, torch.tensor([2.0])).item() == pytest.approx(0.25)  # ties: smooth
+    assert rank_in_run(history[:0], torch.tensor([5.0])).item() == 0.5
+
+
+def points_of(eps_of_sigma, sigmas: list[float]) -> list[NoisePoint]:
+    base = torch.linspace(-1.0, 2.0, 12).reshape(1, 3, 2, 2)
+    return [NoisePoint(row_sigma(torch.tensor([s]), base), eps_of_sigma(s) * base, i) for i, s in enumerate(sigmas)]
+
+
+def test_the_error_estimate_is_zero_for_noise_linear_in_sigma():
+    points = points_of(lambda s: 0.7 + 0.2 * s, [8.0, 6.0, 5.0])
+    assert prediction_gap(points, 4.0).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_the_error_estimate_is_the_quadratic_term_for_noise_quadratic_in_sigma():
+    # ε = a σ² · base: quadratic − linear prediction = a (σ − σ1)(σ − σ0) · base exactly.
+    points = points_of(lambda s: 0.5 * s * s, [8.0, 6.0, 5.0])
+    expected = abs((4.0 - 5.0) * (4.0 - 6.0)) / 5.0 ** 2  # relative to |ε1| = 0.5 · 25 · |base|
+    assert prediction_gap(points, 4.0).item() == pytest.approx(expected, rel=1e-5)
+    assert prediction_gap(points[:2], 4.0).item() == 0.0  # two points: no estimate
+
+
+def run_euler(config: AdaptiveConfig, eps_of_sigma, steps: int = 24) -> list[bool]:
+    sigmas = torch.linspace(10.0, 0.5, steps).tolist() + [0.0]
+    run = AdaptiveRun(config, sigmas)
+    x = torch.ones(1, 2, 4, 4) * sigmas[0]
+    base = torch.linspace(-1, 1, 32).reshape(1, 2, 4, 4)
+    for i in range(steps):
+        run.begin_evaluation(x)
+        denoised = run.model_call(lambda: x - sigmas[i] * eps_of_sigma(sigmas[i]) * base, x,
+                                  torch.full((1,), sigmas[i]), [("cond", None)])
+        run.on_step(i)
+        x = x + (x - denoised) / sigmas[i] * (sigmas[i + 1] - sigmas[i])
+    return [not c for c in run.finish().rows[0]]
+
+
+def test_the_error_tolerance_refuses_skips_whose_predicted_error_is_too_large():
+    curved = lambda s: 1.0 + 0.05 * s * s  # noqa: E731
+    straight = lambda s: 1.0 + 0.05 * s  # noqa: E731
+    strict = dict(threshold=0.01, speed="2x", noise_reuse="quadratic", error_tolerance=1e-3)
+    assert not any(run_euler(AdaptiveConfig(**strict), curved))
+    assert sum(run_euler(AdaptiveConfig(**strict), straight)) >= 8  # gap 0: the budget alone decides
+    assert sum(run_euler(AdaptiveConfig(**{**strict, "error_tolerance": 1.0}), curved)) >= 8
+
+
+class SyncCounter:
+    """Counts the tensor-to-host conversions made while the decision code runs."""
+
+    METHODS = ("tolist", "item", "__bool__", "__float__", "__int__")
+
+    def __init__(self, monkeypatch):
+        self.count = 0
+        self.active = False
+        for name in self.METHODS:
+            original = getattr(torch.Tensor, name)
+
+            def counted(tensor, *args, _original=original, **kwargs):
+                self.count += self.active
+                return _original(tensor, *args, **kwargs)
+            monkeypatch.setattr(torch.Tensor, name, counted)
+
+
+@pytest.mark.parametrize("per_sample", [False, True])
+@pytest.mark.parametrize("speed", ["threshold (δ)", "2x"])
+def test_the_decision_costs_at_most_one_host_sync_per_step(monkeypatch, per_sample, speed):
+    rng = random.Random(1)
+    d_rows = [wobbly_d(rng, 40, wobble=0.05) for _ in range(5)]
+    counter = SyncCounter(monkeypatch)
+    original = AdaptiveRun._start_step
+    syncs: list[int] = []
+
+    def start_step(run, k, x, decide):
+        before = counter.count
+        counter.active = True
+        try:
+            original(run, k, x, decide)
+        finally:
+            counter.active = False
+        syncs.append(counter.count - before)
+    monkeypatch.setattr(AdaptiveRun, "_start_step", start_step)
+    masks, _ = replay(d_rows, AdaptiveConfig(threshold=0.02, speed=speed, per_sample=per_sample,
+                                             noise_reuse="quadratic"))
+    assert any(any(mask) for mask in masks)
+    assert max(syncs) <= 1 and sum(syncs) <= 40

@@ -1,0 +1,66 @@
+"""The `speed` input in a real ComfyUI (in-process): it skips about the asked share of the steps on
+the SD-, SDXL- and Wan-architecture tiny models (random weights, where no δ transfers), inputs
+missing from a prompt keep their old meaning, and bad values are refused before sampling."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from conftest import count_diffusion_calls, run_node
+from helpers import adaptive, fixture, ksampler
+
+STEPS = 20
+
+
+@pytest.mark.parametrize("kind", ["sd15", "sdxl", "wan_t2v"])
+def test_the_default_speed_skips_about_half_the_steps_on_every_architecture(comfy, kind):
+    inputs = fixture(kind)
+    with count_diffusion_calls(inputs["model"]) as counter:
+        samples, trace = adaptive(comfy, inputs, steps=STEPS, threshold=0.01, speed="2x")
+    assert STEPS / 2 - 1.5 <= trace.computed_steps <= STEPS / 2 + 0.5, trace.mask_bits()
+    assert counter.calls == trace.model_calls  # cond and uncond batched: one call per computed step
+    assert "00" not in trace.mask_bits()[:6] and trace.mask_bits()[-1] == "1"
+    assert torch.isfinite(samples).all()
+    full = ksampler(comfy, inputs, steps=STEPS)
+    assert (samples - full).abs().max() < full.abs().max()  # an approximation of the same result
+
+
+@pytest.mark.parametrize("speed, most_calls", [("1.5x", 14), ("3x", 9)])
+def test_each_speed_gives_its_share_of_model_calls(comfy, speed, most_calls):
+    _, trace = adaptive(comfy, fixture("sdxl"), steps=STEPS, threshold=0.01, speed=speed)
+    assert most_calls - 2 <= trace.computed_steps <= most_calls
+
+
+def test_a_prompt_without_speed_decides_with_the_threshold_as_before(comfy):
+    inputs = fixture("sd15")
+    without, old_trace = adaptive(comfy, inputs, steps=STEPS, threshold=0.3)
+    with_threshold, trace = adaptive(comfy, inputs, steps=STEPS, threshold=0.3, speed="threshold (δ)")
+    assert torch.equal(without, with_threshold) and old_trace.mask_bits() == trace.mask_bits()
+    assert old_trace.config.speed == "threshold (δ)"
+
+
+def test_threshold_zero_is_ksampler_at_every_speed(comfy):
+    inputs = fixture("sd15")
+    full = ksampler(comfy, inputs, steps=STEPS)
+    for speed in ("1.5x", "2x", "3x"):
+        samples, trace = adaptive(comfy, inputs, steps=STEPS, threshold=0.0, speed=speed)
+        assert torch.equal(samples, full) and trace.skipped_steps == 0
+
+
+@pytest.mark.parametrize("node", ["AdaptiveKSampler", "AdaptiveKSamplerAdvanced", "AdaptiveDiffusionPatch"])
+def test_a_bad_speed_is_refused_by_name_before_sampling(comfy, node):
+    cls = comfy.mappings[node]
+    assert cls.VALIDATE_INPUTS(speed="4x").startswith("speed must be one of")
+    assert cls.VALIDATE_INPUTS(speed="2x") is True and cls.VALIDATE_INPUTS() is True
+    optional = cls.INPUT_TYPES()["optional"]
+    assert list(optional) == ["skip_path", "speed"] and optional["speed"][1]["tooltip"]
+
+
+def test_a_bad_speed_never_reaches_the_sampler(comfy):
+    inputs = fixture("sd15")
+    with count_diffusion_calls(inputs["model"]) as counter, pytest.raises(ValueError, match="speed"):
+        run_node(comfy, "AdaptiveKSampler", **{**inputs, "seed": 1, "steps": 8, "cfg": 4.0, "sampler_name": "euler",
+                                               "scheduler": "normal", "threshold": 0.01, "max_skip_steps": 4,
+                                               "warmup_steps": 4, "keep_last_steps": 1, "noise_reuse": "linear",
+                                               "per_sample": False, "speed": "fast"})
+    assert counter.calls == 0
