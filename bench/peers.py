@@ -33,9 +33,14 @@ from bench.peers_report import CSV_FIELDS, RESULTS, write_report  # noqa: E402
 
 import torch  # noqa: E402  (after the harness has put ComfyUI in place)
 
-# ---- The pack's settings: AdaptiveKSampler inputs, one row each. Append the `speed` settings
-# ---- here (e.g. ("speed 2x", {"speed": "2x"})) when the decision branch lands.
+# ---- The pack's settings: AdaptiveKSampler inputs, one row each. "adaptive": the δ/Cmax grid (what
+# ---- the settings can reach); "speed_<predictor>": the one user control, `speed`, per predictor.
 PACK_FIXED = dict(warmup_steps=4, keep_last_steps=1, per_sample=True)
+SPEEDS = ("1.5x", "2x", "3x")
+SPEED_SETTINGS: list[tuple[str, str, dict]] = [
+    (f"speed_{mode}", f"speed {speed} {mode}", dict(speed=speed, noise_reuse=mode, max_skip_steps=4, threshold=0.01))
+    for mode in ("linear", "quadratic") for speed in SPEEDS
+]
 PACK_SETTINGS: list[tuple[str, dict]] = [
     (f"{mode} Cmax {cmax} δ={delta}", dict(noise_reuse=mode, max_skip_steps=cmax, threshold=delta))
     for mode in ("linear", "quadratic") for cmax in (1, 2, 3) for delta in (0.005, 0.01, 0.02, 0.03, 0.3)
@@ -163,8 +168,9 @@ def settings_for(bench: Bench, steps: int, sampler: str, scheduler: str, cfg: fl
                                       stop_caching_step=-1, **inputs)
                 return bench.sample(b, model=model, steps=steps, **core)
             grid.append(Setting("spectrum", label, quiet(run)))
-    for label, inputs in PACK_SETTINGS:
-        grid.append(Setting("adaptive", label, lambda b, inputs=inputs: bench.sample(
+    pack = [("adaptive", label, inputs) for label, inputs in PACK_SETTINGS] + SPEED_SETTINGS
+    for method, label, inputs in pack:
+        grid.append(Setting(method, label, lambda b, inputs=inputs: bench.sample(
             b, "AdaptiveKSampler", steps=steps, **core, **PACK_FIXED, **inputs)))
     return grid
 
@@ -231,7 +237,7 @@ def run_config(bench: Bench, steps: int, sampler: str, scheduler: str, cfg: floa
     done = done_keys(path)
     grid = [s for s in settings_for(bench, steps, sampler, scheduler, cfg, loaded)
             if (methods is None or s.method == "full" or s.method in methods)
-            and (pack_labels is None or s.method != "adaptive" or s.label in pack_labels)]
+            and (pack_labels is None or not s.method.startswith(("adaptive", "speed")) or s.label in pack_labels)]
     pending = [s for s in grid if key_of({**base, "method": s.method, "setting": s.label}) not in done]
     if not pending:
         return 0
@@ -270,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prompts", type=int, default=4)
     parser.add_argument("--cfg", type=float, default=3.0)
     parser.add_argument("--methods", default=None, help="only these methods (comma list: fewer, easycache, "
-                        "lazycache, fsampler, zeus, sada, spectrum, adaptive); the reference always runs")
+                        "lazycache, fsampler, zeus, sada, spectrum, adaptive, speed_linear, speed_quadratic); the reference always runs")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder of peers_results.csv, peers_summary.md, peers_<steps>.png")
     parser.add_argument("--pack-settings", default=None, help="only these PACK_SETTINGS labels (comma list)")
     parser.add_argument("--check-fsampler-route", action="store_true",

@@ -14,16 +14,22 @@ import sys
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
+if str(RESULTS.parent.parent) not in sys.path:
+    sys.path.insert(0, str(RESULTS.parent.parent))
 CSV_FIELDS = ["steps", "sampler", "scheduler", "method", "setting", "prompts", "impl", "decides", "full_calls",
               "model_calls", "psnr", "ssim", "psnr_own", "ssim_own", "seconds_per_image"]
 TEXT_FIELDS = ("sampler", "scheduler", "method", "setting", "impl", "decides")
 BUDGETS = (0.4, 0.6, 0.8)
 PEER_METHODS = ("easycache", "lazycache", "fsampler", "zeus", "sada", "spectrum")
-NAMES = {"fewer": "fewer steps", "easycache": "EasyCache", "lazycache": "LazyCache", "fsampler": "FSampler",
-         "zeus": "ZEUS", "sada": "SADA", "spectrum": "Spectrum", "adaptive": "AdaptiveDiffusion (pack)"}
+# The pack's one user control (`speed`) at the default predictor: the column the targets are read on.
+from adaptive_core.config import DEFAULT_NOISE_REUSE  # noqa: E402  (the core's config: plain Python)
+SPEED = f"speed_{DEFAULT_NOISE_REUSE}"
+NAMES = {"speed_linear": "pack: speed (linear)", "speed_quadratic": "pack: speed (quadratic)", "fewer": "fewer steps", "easycache": "EasyCache", "lazycache": "LazyCache", "fsampler": "FSampler",
+         "zeus": "ZEUS", "sada": "SADA", "spectrum": "Spectrum", "adaptive": "pack: δ/Cmax grid"}
 STYLES = {"fewer": ("k", "o"), "easycache": ("#E69F00", "s"), "lazycache": ("#56B4E9", "^"),
           "fsampler": ("#CC79A7", "v"), "zeus": ("#999999", "P"), "sada": ("#8C564B", "X"),
-          "spectrum": ("#009E73", "h"), "adaptive": ("#0072B2", "D")}
+          "spectrum": ("#009E73", "h"), "adaptive": ("#56B4E9", "d"),
+          "speed_linear": ("#0072B2", "D"), "speed_quadratic": ("#D55E00", "*")}
 
 
 def read_rows(path: Path) -> list[dict]:
@@ -97,9 +103,9 @@ def db(value: float | None) -> str:
 
 def budget_table(rows: list[dict], only: tuple | None = None) -> str:
     """Each method's PSNR interpolated at 40/60/80 % of the full step count in calls."""
-    methods = ["fewer", *PEER_METHODS, "adaptive"]
+    methods = ["fewer", *PEER_METHODS, "adaptive", SPEED]
     lines = ["| steps | sampler | scheduler | calls | " + " | ".join(NAMES[m] for m in methods)
-             + " | pack − fewer | pack − best peer |", "|---" * (len(methods) + 6) + "|"]
+             + " | speed − fewer | speed − best peer |", "|---" * (len(methods) + 6) + "|"]
     for config in configs(rows):
         if only and (config[0], config[1]) not in only:
             continue
@@ -108,7 +114,7 @@ def budget_table(rows: list[dict], only: tuple | None = None) -> str:
             calls = fraction * full_calls(rows, config)
             values = {m: interpolate(curve_of.get(m, []), calls) for m in methods}
             peer = best_peer(curve_of, calls)
-            pack, fewer = values["adaptive"], values["fewer"]
+            pack, fewer = values[SPEED], values["fewer"]
             lines.append(f"| {config[0]} | {config[1]} | {config[2]} | {calls:.1f} ({fraction:.0%}) | "
                          + " | ".join(fmt(values[m]) for m in methods)
                          + f" | {fmt(None if pack is None or fewer is None else pack - fewer)}"
@@ -118,8 +124,10 @@ def budget_table(rows: list[dict], only: tuple | None = None) -> str:
 
 
 def summary_table(rows: list[dict]) -> str:
-    """25 and 50 steps, euler and dpmpp_2m: the pack vs fewer steps vs the best peer."""
-    lines = ["| steps | sampler | scheduler | calls | pack | fewer steps | best peer |", "|---|---|---|---|---|---|---|"]
+    """25 and 50 steps, euler and dpmpp_2m: the pack's speed control (and its δ/Cmax grid) vs fewer
+    steps vs the best peer."""
+    lines = ["| steps | sampler | scheduler | calls | pack: speed | pack: δ/Cmax grid | fewer steps | best peer |",
+             "|---|---|---|---|---|---|---|---|"]
     for config in configs(rows):
         if config[0] not in (25, 50) or config[1] not in ("euler", "dpmpp_2m"):
             continue
@@ -128,6 +136,7 @@ def summary_table(rows: list[dict]) -> str:
             calls = fraction * full_calls(rows, config)
             peer = best_peer(curve_of, calls)
             lines.append(f"| {config[0]} | {config[1]} | {config[2]} | {calls:.1f} ({fraction:.0%}) | "
+                         f"{db(interpolate(curve_of.get(SPEED, []), calls))} | "
                          f"{db(interpolate(curve_of.get('adaptive', []), calls))} | "
                          f"{db(interpolate(curve_of.get('fewer', []), calls))} | "
                          + (f"{peer[1]:.1f} dB ({NAMES[peer[0]]})" if peer else "n/a") + " |")
