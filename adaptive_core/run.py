@@ -177,7 +177,7 @@ class AdaptiveRun:
             if self.calls_by_eval and not any(c.model_calls or c.cached_calls for c in self.calls_by_eval):
                 self.trace.inactive = WRAPPER_NEVER_RAN
             computed = self._computed_rows()
-            batch_d = [None if d is None else float(d.mean()) for d in self.d]
+            batch_d = self._batch_differences()
             for k, record in enumerate(self.trace.steps):
                 record.d = batch_d[k]
                 record.criterion = criterion_value(batch_d, k)
@@ -190,6 +190,15 @@ class AdaptiveRun:
             self.latest_input = None
             self.current = None
             return self.trace
+
+    def _batch_differences(self) -> list[float | None]:
+        """d_k of the whole batch per step, read back to the host in one transfer."""
+        known = [k for k, d in enumerate(self.d) if d is not None]
+        values = torch.stack([self.d[k].float().mean() for k in known]).tolist() if known else []
+        batch_d: list[float | None] = [None] * self.total_steps
+        for k, value in zip(known, values):
+            batch_d[k] = value
+        return batch_d
 
     def _computed_rows(self) -> list[list[bool]]:
         """Per step, per row: computed. Derived from the calls made, not from the decision: a
