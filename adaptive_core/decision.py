@@ -83,13 +83,15 @@ def budget_skip(signals: torch.Tensor, history: torch.Tensor, credit: torch.Tens
 
 
 def prediction_gap(points: list, sigma: float) -> torch.Tensor:
-    """|ε̂_quadratic(σ) - ε̂_linear(σ)| / |ε_newest| from the newest three noise points (any objects
-    with .sigma and .eps tensors, oldest first); 0 with fewer points or coinciding σ."""
+    """Per row: |ε̂_quadratic(σ) - ε̂_linear(σ)| / |ε_newest| from the newest three noise points
+    (any objects with .sigma and .eps tensors of the same rows, oldest first); 0 with fewer points
+    or coinciding σ."""
     if len(points) < 3:
-        return torch.zeros((), device=points[-1].eps.device) if points else torch.zeros(())
+        return torch.zeros(points[-1].eps.shape[0], device=points[-1].eps.device) if points else torch.zeros(1)
     pm, p0, p1 = points[-3:]
     slope1 = (p1.eps - p0.eps) / (p1.sigma - p0.sigma)
     slope0 = (p0.eps - pm.eps) / (p0.sigma - pm.sigma)
     gap = (slope1 - slope0) / (p1.sigma - pm.sigma) * ((sigma - p1.sigma) * (sigma - p0.sigma))
-    ratio = gap.float().norm() / p1.eps.float().norm().clamp_min(1e-12)
+    rows = gap.shape[0]
+    ratio = gap.float().reshape(rows, -1).norm(dim=1) / p1.eps.float().reshape(rows, -1).norm(dim=1).clamp_min(1e-12)
     return torch.nan_to_num(ratio, nan=0.0, posinf=0.0)

@@ -10,26 +10,38 @@ call at (x', σ') answers x̂0' = x' - σ' ε̂, where ε̂ is
                 D_1 = (ε_1 - ε_0) / (σ_1 - σ_0),  D_0 = (ε_0 - ε_m) / (σ_0 - σ_m)
 
 from the last three computed points (σ_m, ε_m), (σ_0, ε_0), (σ_1, ε_1), newest last, falling
-back to the lower order while fewer points exist (or when two σ coincide). σ is per batch row.
+back to the lower order while fewer points exist or where two σ are (nearly) equal. σ is per
+batch row, and so is that fallback: it is decided on the device (torch.where), never by reading
+σ back to the host, so answering a call costs no host sync.
+
+A point holds a whole chunk (all its batch rows) when the decision was shared; with per-sample
+decisions a call may compute only some rows, and its point then covers just those rows.
 """
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
-from typing import Hashable
+from typing import Hashable, Sequence
 
 import torch
 
 from .config import NOISE_REUSE_MODES
 
 POINTS_NEEDED = {"hold": 1, "linear": 2, "quadratic": 3}
+# Two σ closer than this (relative) count as one: repeated karras tail values, churn's σ_hat next
+# to σ. Dividing by their difference would amplify the model's noise into the extrapolation.
+SAME_SIGMA_RTOL = 1e-3
+MAX_POINTS = 32  # per key; only reached if some row stopped being computed (never expected)
 
 
 @dataclass
 class NoisePoint:
-    sigma: torch.Tensor  # per batch row, shaped to broadcast against eps
-    eps: torch.Tensor    # float32
+    sigma: torch.Tensor  # per covered row, shaped to broadcast against eps
+    eps: torch.Tensor    # float32, one row per covered row
     tag: int             # the evaluation that produced it
+    rows: tuple[int, ...] | None = None  # the chunk rows it covers; None: all of them
+
+    def covers(self, row: int) -> bool:
+        return self.rows is None or row in self.rows
 
 
 def row_sigma(sigma: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -41,63 +53,142 @@ def row_sigma(sigma: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 
 
 def implied_noise(x: torch.Tensor, denoised: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-    """ε = (x - x̂0) / σ, on the output's channels (image-to-video inputs may carry more)."""
+    """ε = (x - x̂0) / σ, on the output's channels (image-to-video inputs may carry more).
+
+    Rows at σ = 0 (where no ε exists) get ε = 0, decided on the device.
+    """
     x = x[:, : denoised.shape[1]]
-    return (x.float() - denoised.float()) / row_sigma(sigma, denoised)
+    sig = row_sigma(sigma, denoised)
+    positive = sig > 0
+    eps = (x.float() - denoised.float()) / torch.where(positive, sig, torch.ones_like(sig))
+    return torch.where(positive, eps, torch.zeros_like(eps))
 
 
-def extrapolate(points: list[NoisePoint], sigma: torch.Tensor, mode: str) -> torch.Tensor:
-    """ε̂ at σ from the newest points (newest last), in the given mode."""
+def _distinct(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Per row: σ a and b are far enough apart to divide by their difference."""
+    return (a - b).abs() > SAME_SIGMA_RTOL * torch.maximum(a.abs(), b.abs())
+
+
+def _safe(gap: torch.Tensor, usable: torch.Tensor) -> torch.Tensor:
+    return torch.where(usable, gap, torch.ones_like(gap))
+
+
+def extrapolate(points: Sequence[NoisePoint], sigma: torch.Tensor, mode: str) -> torch.Tensor:
+    """ε̂ at σ from the newest points (newest last, all covering the same rows), in `mode`."""
     if mode not in NOISE_REUSE_MODES:
         raise ValueError(f"unknown noise_reuse mode {mode!r}")
-    points = points[-POINTS_NEEDED[mode]:]
+    points = list(points)[-POINTS_NEEDED[mode]:]
     p1 = points[-1]
-    if len(points) < 2 or bool((points[-1].sigma == points[-2].sigma).any()):
+    if len(points) < 2:
         return p1.eps
     p0 = points[-2]
-    slope1 = (p1.eps - p0.eps) / (p1.sigma - p0.sigma)
-    linear = p1.eps + slope1 * (sigma - p1.sigma)
-    if len(points) < 3 or bool((p0.sigma == points[-3].sigma).any()) \
-            or bool((p1.sigma == points[-3].sigma).any()):
+    usable1 = _distinct(p1.sigma, p0.sigma)
+    slope1 = (p1.eps - p0.eps) / _safe(p1.sigma - p0.sigma, usable1)
+    linear = torch.where(usable1, p1.eps + slope1 * (sigma - p1.sigma), p1.eps)
+    if len(points) < 3:
         return linear
     pm = points[-3]
-    slope0 = (p0.eps - pm.eps) / (p0.sigma - pm.sigma)
-    return linear + (slope1 - slope0) / (p1.sigma - pm.sigma) * (sigma - p1.sigma) * (sigma - p0.sigma)
+    usable0 = usable1 & _distinct(p0.sigma, pm.sigma) & _distinct(p1.sigma, pm.sigma)
+    slope0 = (p0.eps - pm.eps) / _safe(p0.sigma - pm.sigma, usable0)
+    curve = (slope1 - slope0) / _safe(p1.sigma - pm.sigma, usable0) * (sigma - p1.sigma) * (sigma - p0.sigma)
+    return torch.where(usable0, linear + curve, linear)
 
 
 class NoiseCache:
-    """The last computed noise points per key (a cond chunk in an evaluation slot)."""
+    """The last computed noise points per key (a cond chunk, its call in the evaluation, a slot)."""
 
     def __init__(self, mode: str):
         self.mode = mode
-        # One spare point: a point filed under a provisional slot may be moved (see retag).
-        self._depth = POINTS_NEEDED[mode] + 1
-        self._points: dict[Hashable, deque[NoisePoint]] = {}
+        self.needed = POINTS_NEEDED[mode]
+        # One spare point while the sampler's rhythm is unknown: a point filed under a
+        # provisional slot may still be moved (see retag). drop_spare() once it is known.
+        self.depth = self.needed + 1
+        self._points: dict[Hashable, list[NoisePoint]] = {}
+        self._chunk_rows: dict[Hashable, int] = {}
 
-    def store(self, key: Hashable, sigma: torch.Tensor, eps: torch.Tensor, tag: int) -> None:
-        point = NoisePoint(row_sigma(sigma, eps), eps, tag)
-        self._points.setdefault(key, deque(maxlen=self._depth)).append(point)
+    def store(self, key: Hashable, sigma: torch.Tensor, eps: torch.Tensor, tag: int,
+              rows: Sequence[int] | None = None, chunk_rows: int | None = None) -> None:
+        """File ε of the chunk's `rows` (None: all rows; eps and sigma hold just those rows)."""
+        point = NoisePoint(row_sigma(sigma, eps), eps, tag, None if rows is None else tuple(rows))
+        points = self._points.setdefault(key, [])
+        if points and points[-1].eps.shape[1:] != eps.shape[1:]:
+            points.clear()  # the latent's shape changed: older points cannot be combined with it
+        points.append(point)
+        self._chunk_rows[key] = chunk_rows if chunk_rows is not None else \
+            (eps.shape[0] if rows is None else self._chunk_rows.get(key, max(rows) + 1))
+        self._prune(key)
 
-    def can_answer(self, key: Hashable, x: torch.Tensor) -> bool:
-        """A point exists for this key and fits this chunk (same rows and size, no more channels)."""
+    def _prune(self, key: Hashable) -> None:
+        points = self._points[key]
+        if all(p.rows is None for p in points[-self.depth:]):
+            del points[:-self.depth]
+            return
+        rows = range(self._chunk_rows[key])
+        while len(points) > self.depth and (len(points) > MAX_POINTS or all(
+                sum(p.covers(row) for p in points[1:]) >= self.depth for row in rows)):
+            points.pop(0)
+
+    def can_answer(self, key: Hashable, x: torch.Tensor, rows: Sequence[int] | None = None) -> bool:
+        """Points exist for these rows of the chunk x (None: all) and fit it (same rows and size,
+        no more channels). Shapes only: no host sync."""
         points = self._points.get(key)
         if not points:
             return False
         eps = points[-1].eps
-        return (eps.dim() == x.dim() and eps.shape[0] == x.shape[0] and eps.shape[2:] == x.shape[2:]
-                and eps.shape[1] <= x.shape[1])
+        if not (eps.dim() == x.dim() and self._chunk_rows[key] == x.shape[0]
+                and eps.shape[2:] == x.shape[2:] and eps.shape[1] <= x.shape[1]):
+            return False
+        if all(p.rows is None for p in points[-1:]):
+            return True
+        wanted = range(x.shape[0]) if rows is None else rows
+        return all(any(p.covers(row) for p in points) for row in wanted)
 
-    def answer(self, key: Hashable, x: torch.Tensor, sigma: torch.Tensor, out_channels: int) -> torch.Tensor:
-        """x̂0 = x - σ ε̂ for one chunk, in x's dtype, on the output's channels."""
-        x = x[:, :out_channels]
+    def answer(self, key: Hashable, x: torch.Tensor, sigma: torch.Tensor, out_channels: int | None = None,
+               rows: Sequence[int] | None = None) -> torch.Tensor:
+        """x̂0 = x - σ ε̂ for the chunk x (or only its `rows`), in x's dtype, on the output's channels."""
+        points = self._points[key]
+        x = x[:, :out_channels or points[-1].eps.shape[1]]
         sig = row_sigma(sigma, x)
-        eps = extrapolate(list(self._points[key]), sig, self.mode)
-        return (x.float() - sig * eps).to(x.dtype)
+        if all(p.rows is None for p in points[-self.needed:]):  # every row has the same history
+            eps = extrapolate(points, sig, self.mode)
+            if rows is not None:
+                index = torch.tensor(list(rows), device=x.device)
+                x, sig, eps = x.index_select(0, index), sig.index_select(0, index), eps.index_select(0, index)
+            return (x.float() - sig * eps).to(x.dtype)
+        return self._answer_by_history(points, x, sig, range(x.shape[0]) if rows is None else rows)
 
-    def points_at(self, slot: int, row: int) -> list[list[NoisePoint]]:
-        """Read-only: the stored points of every cond chunk at this slot and batch row, oldest
-        first (keys are (chunk key, slot, row)), for the decision's error estimate."""
-        return [list(points) for key, points in self._points.items() if key[1:] == (slot, row)]
+    def _answer_by_history(self, points, x, sig, rows: Sequence[int]) -> torch.Tensor:
+        """Per-sample case: rows whose last points differ are extrapolated group by group."""
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for row in rows:
+            history = [i for i, p in enumerate(points) if p.covers(row)][-self.needed:]
+            groups.setdefault(tuple(history), []).append(row)
+        out = torch.empty((len(rows),) + tuple(x.shape[1:]), dtype=x.dtype, device=x.device)
+        place = {row: i for i, row in enumerate(rows)}
+        for history, members in groups.items():
+            index = torch.tensor(members, device=x.device)
+            chosen = [self._rows_of(points[i], members, x.device) for i in history]
+            eps = extrapolate(chosen, sig.index_select(0, index), self.mode)
+            value = x.index_select(0, index).float() - sig.index_select(0, index) * eps
+            out.index_copy_(0, torch.tensor([place[r] for r in members], device=x.device), value.to(x.dtype))
+        return out
+
+    @staticmethod
+    def _rows_of(point: NoisePoint, rows: list[int], device) -> NoisePoint:
+        positions = rows if point.rows is None else [point.rows.index(r) for r in rows]
+        index = torch.tensor(positions, device=device)
+        return NoisePoint(point.sigma.index_select(0, index), point.eps.index_select(0, index), point.tag)
+
+    def newest_points(self, slot: int) -> list[list[NoisePoint]]:
+        """Read-only, for the decision's error estimate: each chunk key's newest points at this
+        evaluation slot (keys end with the slot), oldest first."""
+        return [points[-POINTS_NEEDED["quadratic"]:] for key, points in self._points.items()
+                if key[-1] == slot and points]
+
+    @staticmethod
+    def points_of_row(points: Sequence[NoisePoint], row: int) -> list[NoisePoint]:
+        """The points that cover one chunk row, narrowed to it (per-sample histories differ)."""
+        return [NoiseCache._rows_of(p, [row], p.eps.device) for p in points if p.covers(row)]
 
     def output_channels(self, key: Hashable) -> int:
         return self._points[key][-1].eps.shape[1]
@@ -110,7 +201,17 @@ class NoiseCache:
                 new_key = move_key(key)
                 if new_key != key:
                     point = points.pop()
-                    self._points.setdefault(new_key, deque(maxlen=self._depth)).append(point)
+                    self._points.setdefault(new_key, []).append(point)
+                    self._chunk_rows.setdefault(new_key, self._chunk_rows[key])
+                    self._prune(new_key)
+
+    def drop_spare(self) -> None:
+        """The sampler's rhythm is known: no point moves any more, keep only what is needed."""
+        if self.depth != self.needed:
+            self.depth = self.needed
+            for key in self._points:
+                self._prune(key)
 
     def clear(self) -> None:
         self._points.clear()
+        self._chunk_rows.clear()

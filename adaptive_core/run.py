@@ -13,6 +13,7 @@ call computes only the rows that need it (each row's cond and uncond together). 
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass, field
 from typing import Callable, Hashable, Sequence
 
 import torch
@@ -30,6 +31,29 @@ def to_device(values: list, like: torch.Tensor) -> torch.Tensor:
 
 
 RowsCompute = Callable[[list[int]], torch.Tensor]  # computes the given rows of the batched call
+WRAPPER_NEVER_RAN = ("its model wrapper never ran (another node replaced the model's "
+                     "model_function_wrapper without chaining it): nothing was skipped")
+
+
+@dataclass
+class EvalCalls:
+    """What one model evaluation cost, counted from the calls actually made."""
+    model_calls: int = 0      # real model calls
+    cached_calls: int = 0     # calls answered from the noise cache
+    rows_sent: int = 0        # batch rows sent to the model (cond and uncond rows count)
+    rows_run: set[int] = field(default_factory=set)  # batch rows that some real call computed
+    # Calls so far in this evaluation per cond chunk: guidance nodes (PAG, SAG, SLG, PerpNeg)
+    # call the model again with the same cond, and each such call has its own cached noise.
+    seen: dict[Hashable, int] = field(default_factory=dict)
+
+    def call_keys(self, chunk_keys: Sequence[Hashable], slot: int) -> list[tuple]:
+        """Cache keys of a call's chunks: (cond chunk, its call within the evaluation, slot)."""
+        keys = []
+        for key in chunk_keys:
+            occurrence = self.seen.get(key, 0)
+            self.seen[key] = occurrence + 1
+            keys.append((key, occurrence, slot))
+        return keys
 
 
 class AdaptiveRun:
@@ -54,9 +78,13 @@ class AdaptiveRun:
         self.step_inputs: dict[int, torch.Tensor] = {}          # first-evaluation input of recent steps
         self.current: EvalPosition | None = None
         self.latest_input: torch.Tensor | None = None
-        self.calls_by_eval: list[list[int]] = []  # [model calls, cached calls, rows computed]
+        self.calls_by_eval: list[EvalCalls] = []  # by evaluation index
         self.skipping_allowed = config.enabled or self.skip_path is not None
         self._lock = threading.Lock()
+        if self.skipping_allowed and 0 < self.total_steps <= config.warmup_steps:
+            # A 1-4 step Turbo/LCM/Lightning graph: a drop-in KSampler runs it, unskipped.
+            self.disable_skipping(f"only {self.total_steps} steps, not more than warmup_steps "
+                                  f"({config.warmup_steps}): ran unskipped")
 
     def __deepcopy__(self, memo):
         # The run lives in a copy of model_options; a pack deep-copying those mid-run must get
@@ -87,15 +115,20 @@ class AdaptiveRun:
                 self.disable_skipping("the batch size changed during the run")
             position = self.clock.next_evaluation()
             self.current = position
-            self.calls_by_eval.append([0, 0, 0])
-            self.latest_input = x.detach().clone()
+            self.calls_by_eval.append(EvalCalls())
+            # Kept beyond this evaluation only if it starts a step (some samplers update x in
+            # place afterwards, e.g. ddpm): once the rhythm is known, only step starts are copied.
+            if position.predicted_start or self.clock.period is None or self.clock.broken:
+                self.latest_input = x.detach().clone()
             if position.predicted_start and position.step < self.total_steps:
                 self._start_step(position.step, self.latest_input, decide=True)
 
     def on_step(self, step: int) -> None:
         with self._lock:
             for position in self.clock.on_callback(step):
-                self.cache.retag(position.index, lambda key, p=position: (key[0], p.slot, key[2]))
+                self.cache.retag(position.index, lambda key, p=position: (key[0], key[1], p.slot))
+            if self.clock.period is not None:
+                self.cache.drop_spare()
             if self.clock.broken:
                 self._stop_after_rhythm_change(step)
             if 0 <= step < self.total_steps and step not in self.step_inputs \
@@ -111,49 +144,56 @@ class AdaptiveRun:
         """
         with self._lock:
             position = self.current
-            need = self._rows_to_compute(position, x, chunk_keys)
-            if position is not None and not need:
-                out = self._answer_from_cache(position, x, sigma, chunk_keys)
-                self.calls_by_eval[position.index][1] += 1
-                return out
-        rows = x.shape[0] // len(chunk_keys)
+            calls = None if position is None else self.calls_by_eval[position.index]
+            keys = list(chunk_keys) if calls is None else calls.call_keys(chunk_keys, position.slot)
+            need = self._rows_to_compute(position, x, keys)
+            if calls is not None and not need:
+                calls.cached_calls += 1
+                return self._answer_from_cache(x, sigma, keys)
+        rows = x.shape[0] // len(keys)
         if len(need) == rows or compute_rows is None:
-            out, indices = compute(), list(range(x.shape[0]))
+            out, computed = compute(), list(range(rows))
         else:
-            indices = [chunk * rows + row for chunk in range(len(chunk_keys)) for row in need]
+            computed = need
+            indices = [chunk * rows + row for chunk in range(len(keys)) for row in need]
             with self._lock:
-                out = self._answer_from_cache(position, x, sigma, chunk_keys, only_rows=need)
+                out = self._answer_from_cache(x, sigma, keys, fill_rows=need)
             out[indices] = compute_rows(indices).to(out.dtype)
         with self._lock:
-            if position is not None:
-                self.calls_by_eval[position.index][0] += 1
-                self.calls_by_eval[position.index][2] += len(indices)
+            if calls is not None:
+                calls.model_calls += 1
+                calls.rows_sent += len(computed) * len(keys)
+                calls.rows_run.update(computed)
                 if self.skipping_allowed and position.step < self.total_steps:
-                    self._store(position, x, out, sigma, chunk_keys, sorted({i % rows for i in indices}))
+                    self._store(position.index, x, out, sigma, keys, computed)
         return out
 
     def live_mask(self, upto: int) -> str:
         """Steps so far: "1" computed, "0" skipped, "." not reached (for the live UI)."""
         with self._lock:
-            return "".join("." if k > upto else ("1" if self._step_computed(k) else "0")
+            computed = self._computed_rows()
+            return "".join("." if k > upto else ("1" if any(computed[k]) else "0")
                            for k in range(self.total_steps))
 
     def finish(self) -> AdaptiveTrace:
         """Fill the per-step counts and masks and drop every tensor; the trace is what remains."""
         with self._lock:
             last = self.total_steps - 1
-            for position, (calls, cached, rows) in zip(self.clock.positions, self.calls_by_eval):
+            for position, calls in zip(self.clock.positions, self.calls_by_eval):
                 if last >= 0:  # samplers with their own steps may call past the schedule
                     record = self.trace.steps[min(position.step, last)]
-                    record.model_calls += calls
-                    record.cached_calls += cached
-                    record.model_rows += rows
-            batch_d = [None if d is None else float(d.mean()) for d in self.d]
+                    record.model_calls += calls.model_calls
+                    record.cached_calls += calls.cached_calls
+                    record.model_rows += calls.rows_sent
+            if self.calls_by_eval and not any(c.model_calls or c.cached_calls for c in self.calls_by_eval):
+                self.trace.inactive = WRAPPER_NEVER_RAN
+            computed = self._computed_rows()
+            batch_d = self._batch_differences()
             for k, record in enumerate(self.trace.steps):
                 record.d = batch_d[k]
                 record.criterion = criterion_value(batch_d, k)
-                record.computed = self._step_computed(k)
-            self.trace.rows = [[not self._row_skipped(k, row) for k in range(self.total_steps)]
+                record.computed = any(computed[k])
+            self.trace.rows = [[computed[k][row] for k in range(self.total_steps)]
                                for row in range(max(self.rows, 1))]
             self.trace.per_sample = self.per_sample
             self.trace.kept_last_steps = self.clock.protected_tail(
@@ -163,6 +203,28 @@ class AdaptiveRun:
             self.latest_input = None
             self.current = None
             return self.trace
+
+    def _batch_differences(self) -> list[float | None]:
+        """d_k of the whole batch per step, read back to the host in one transfer."""
+        known = [k for k, d in enumerate(self.d) if d is not None]
+        values = torch.stack([self.d[k].float().mean() for k in known]).tolist() if known else []
+        batch_d: list[float | None] = [None] * self.total_steps
+        for k, value in zip(known, values):
+            batch_d[k] = value
+        return batch_d
+
+    def _computed_rows(self) -> list[list[bool]]:
+        """Per step, per row: computed. Derived from the calls made, not from the decision: a
+        skip the cache could not answer (a cond that starts mid-run, a new shape) was computed."""
+        rows = max(self.rows, 1)
+        if self.calls_by_eval and not any(c.model_calls or c.cached_calls for c in self.calls_by_eval):
+            return [[True] * rows for _ in range(self.total_steps)]  # our wrapper never ran
+        ran: list[set[int]] = [set() for _ in range(self.total_steps)]
+        for position, calls in zip(self.clock.positions, self.calls_by_eval):
+            if position.step < self.total_steps:
+                ran[position.step] |= calls.rows_run
+        return [[not self._row_skipped(k, row) or row in ran[k] for row in range(rows)]
+                for k in range(self.total_steps)]
 
     # -- decisions ------------------------------------------------------------------------------
     def _start_step(self, k: int, x: torch.Tensor, decide: bool) -> None:
@@ -213,13 +275,16 @@ class AdaptiveRun:
 
     def _prediction_gaps(self, k: int, columns: int) -> torch.Tensor:
         """The error estimate at step k's σ per row (mean over cond chunks; the batch's mean when
-        the batch decides as one)."""
-        sigma = self.trace.steps[k].sigma
-        device = self.d_history.device
-        gaps = torch.stack([torch.stack([prediction_gap(points, sigma).to(device)
-                                         for points in self.cache.points_at(0, row)] or
-                                        [torch.zeros((), device=device)]).mean()
-                            for row in range(self.rows)])
+        the batch decides as one). Whole chunks at once unless per-sample histories differ."""
+        sigma, device = self.trace.steps[k].sigma, self.d_history.device
+        per_key = []
+        for points in self.cache.newest_points(0):
+            if all(p.rows is None for p in points) and points[-1].eps.shape[0] == self.rows:
+                per_key.append(prediction_gap(points, sigma).to(device))
+            else:
+                per_key.append(torch.cat([prediction_gap(self.cache.points_of_row(points, row), sigma).to(device)
+                                          for row in range(self.rows)]))
+        gaps = torch.stack(per_key).mean(0) if per_key else torch.zeros(self.rows, device=device)
         return gaps if columns == self.rows else gaps.mean().reshape(1)
 
     def _stop_after_rhythm_change(self, step: int) -> None:
@@ -230,50 +295,66 @@ class AdaptiveRun:
         self.skipping_allowed = False  # in the protected tail: expected, nothing to report
 
     def _row_skipped(self, k: int, row: int) -> bool:
+        """The decision (not necessarily what ran: see _computed_rows)."""
         return row < len(self.skip[k]) and self.skip[k][row]
 
-    def _step_computed(self, k: int) -> bool:
-        return not self.skip[k] or not all(self.skip[k])
-
     # -- the noise cache ------------------------------------------------------------------------
+    # Keys are (cond chunk, its call within the evaluation, slot); a point holds a whole chunk.
+    # Nothing here reads a tensor back to the host: rows and shapes are host facts.
     def _rows_to_compute(self, position: EvalPosition | None, x: torch.Tensor, keys) -> list[int]:
         rows = x.shape[0] // len(keys)
+        everything = list(range(rows))
         if position is None or not self.skipping_allowed or position.step >= self.total_steps \
                 or rows != self.rows:
-            return list(range(rows))
-        return [row for row in range(rows)
-                if not self._row_skipped(position.step, row)
-                or not all(self.cache.can_answer((key, position.slot, row), x[c * rows + row:c * rows + row + 1])
-                           for c, key in enumerate(keys))]
+            return everything
+        skipped = [row for row in everything if self._row_skipped(position.step, row)]
+        chunk = x[:rows]
+        if len(skipped) == rows and all(self.cache.can_answer(key, chunk) for key in keys):
+            return []  # the common case: the whole call is answered from the cache
+        return [row for row in everything if row not in skipped
+                or not all(self.cache.can_answer(key, chunk, (row,)) for key in keys)]
 
-    def _answer_from_cache(self, position: EvalPosition, x, sigma, keys, only_rows=None) -> torch.Tensor:
-        """x̂0 for every chunk and row from the cache; rows in `only_rows` are left as x (to fill)."""
+    def _answer_from_cache(self, x, sigma, keys, fill_rows: list[int] | None = None) -> torch.Tensor:
+        """x̂0 for every chunk from the cache, whole chunks at a time; rows in `fill_rows` are
+        left as x (the caller computes them)."""
         rows = x.shape[0] // len(keys)
+        sigma = sigma.reshape(-1)
+        if sigma.numel() == 1:
+            sigma = sigma.expand(x.shape[0])
+        channels = self._out_channels(keys, x[:rows])
+        answered = None if fill_rows is None else [row for row in range(rows) if row not in fill_rows]
         parts = []
         for chunk, key in enumerate(keys):
-            for row in range(rows):
-                i = chunk * rows + row
-                cache_key = (key, position.slot, row)
-                if only_rows is not None and row in only_rows or not self.cache.can_answer(cache_key, x[i:i + 1]):
-                    parts.append(x[i:i + 1, :self._out_channels(keys, position, x)].clone())
-                else:
-                    parts.append(self.cache.answer(cache_key, x[i:i + 1], sigma[i:i + 1],
-                                                   self.cache.output_channels(cache_key)))
+            x_chunk, sigma_chunk = x[chunk * rows:(chunk + 1) * rows], sigma[chunk * rows:(chunk + 1) * rows]
+            if answered is None:
+                parts.append(self.cache.answer(key, x_chunk, sigma_chunk, channels))
+                continue
+            part = x_chunk[:, :channels].clone()
+            if answered:
+                index = torch.tensor(answered, device=x.device)
+                part.index_copy_(0, index, self.cache.answer(key, x_chunk, sigma_chunk, channels, rows=answered))
+            parts.append(part)
         return torch.cat(parts)
 
-    def _store(self, position: EvalPosition, x, out, sigma, keys, rows_computed: list[int]) -> None:
+    def _store(self, index: int, x, out, sigma, keys, computed: list[int]) -> None:
+        """File ε of the computed rows, one tensor operation for the whole call."""
         rows = x.shape[0] // len(keys)
+        sigma = sigma.reshape(-1)
+        if sigma.numel() == 1:
+            sigma = sigma.expand(x.shape[0])
+        eps = implied_noise(x, out, sigma)  # ε = 0 where σ = 0: never read (final steps compute)
+        whole = len(computed) == rows
+        picked = None if whole else torch.tensor(computed, device=x.device)
         for chunk, key in enumerate(keys):
-            for row in rows_computed:
-                i = chunk * rows + row
-                if float(sigma[i]) <= 0:
-                    continue  # ε = (x - x̂0)/σ is undefined at σ = 0
-                eps = implied_noise(x[i:i + 1], out[i:i + 1], sigma[i:i + 1])
-                self.cache.store((key, position.slot, row), sigma[i:i + 1], eps, position.index)
+            chunk_eps, chunk_sigma = eps[chunk * rows:(chunk + 1) * rows], sigma[chunk * rows:(chunk + 1) * rows]
+            if whole:
+                self.cache.store(key, chunk_sigma, chunk_eps, index, chunk_rows=rows)
+            else:
+                self.cache.store(key, chunk_sigma.index_select(0, picked.to(chunk_sigma.device)),
+                                 chunk_eps.index_select(0, picked), index, rows=computed, chunk_rows=rows)
 
-    def _out_channels(self, keys, position: EvalPosition, x) -> int:
+    def _out_channels(self, keys, chunk: torch.Tensor) -> int:
         for key in keys:
-            cache_key = (key, position.slot, 0)
-            if self.cache.can_answer(cache_key, x[:1]):
-                return self.cache.output_channels(cache_key)
-        return x.shape[1]
+            if self.cache.can_answer(key, chunk):
+                return self.cache.output_channels(key)
+        return chunk.shape[1]

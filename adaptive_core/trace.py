@@ -32,6 +32,7 @@ class AdaptiveTrace:
     # Final steps the run never skipped: keep_last_steps, or at least 2 for samplers that evaluate
     # the model more than once per step (StepClock.protected_tail). None: not from a run.
     kept_last_steps: int | None = None
+    inactive: str = ""  # why AdaptiveDiffusion did not act at all in this run ("" when it did)
 
     @property
     def total_steps(self) -> int:
@@ -75,6 +76,9 @@ class AdaptiveTrace:
         return ["".join(COMPUTED_MARK if c else SKIPPED_MARK for c in row) for row in self.rows]
 
     def summary(self) -> str:
+        if self.inactive:
+            text = f"AdaptiveDiffusion did not act: {self.inactive} ({self.total_steps} steps computed)"
+            return f"{text} [{self.label}]" if self.label else text
         text = (f"AdaptiveDiffusion: computed {self.computed_steps}/{self.total_steps} steps, "
                 f"{self.skipped_steps} skipped ({self.call_reduction:.2f}x fewer model calls)")
         return f"{text} [{self.label}]" if self.label else text
@@ -105,6 +109,7 @@ class AdaptiveTrace:
             **config,
             "mask": self.mask_text(),
             "per_sample": self.per_sample,
+            "inactive": self.inactive,
             "model_rows": self.model_rows,
             "rows": [{"mask": text, "computed_steps": sum(row)}
                      for text, row in zip(self.row_mask_texts(), self.rows)],

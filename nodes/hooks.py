@@ -11,6 +11,7 @@ The run lives in the sampling call's own copy of model_options, never on the sha
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -31,6 +32,13 @@ WRAPPER_KEY = "adaptive_diffusion"
 SELF_STEPPING = {"dpm_fast_function": "dpm_fast", "dpm_adaptive_function": "dpm_adaptive"}
 # transformer_options keys where other step caches keep their state (core EasyCache and LazyCache).
 OTHER_CACHE_OPTION_KEYS = ("easycache",)
+# transformer_options entries that hold per-row data we can narrow, and ones that never do.
+PER_ROW_OPTION_KEYS = ("sigmas",)
+WHOLE_RUN_OPTION_KEYS = ("sample_sigmas", "wrappers", "callbacks", "uuids", "cond_or_uncond", RUN_KEY, SETTINGS_KEY)
+# Entries holding attention/block patches: opaque callables that may hold batch-sized tensors
+# (IPAdapter, regional masks), so a call carrying them is not split by rows.
+PATCH_OPTION_KEYS = ("patches", "patches_replace")
+_inside = threading.local()  # the run whose model call this thread is answering
 
 
 @dataclass(frozen=True)
@@ -170,16 +178,26 @@ class AdaptiveModelFunction:
     def __call__(self, apply_model: Callable, args: dict[str, Any]):
         transformer_options = args["c"].get("transformer_options", {})
         run: AdaptiveRun | None = transformer_options.get(RUN_KEY)
-        if run is None:
+        if run is None or getattr(_inside, "run", None) is run:
+            # Not ours, or we are already answering this call: a second patch of ours sits
+            # below a foreign wrapper that chains to it. The call is counted and cached once.
             return self._compute(apply_model, args)
+        _inside.run = run
+        try:
+            return self._answer(run, apply_model, args, transformer_options)
+        finally:
+            _inside.run = None
+
+    def _answer(self, run: AdaptiveRun, apply_model: Callable, args: dict[str, Any], transformer_options: dict):
         cond_or_uncond = args.get("cond_or_uncond") or [0]
         uuids = transformer_options.get("uuids") or [None] * len(cond_or_uncond)
         keys = list(zip(cond_or_uncond, uuids))
         rows = rows_computer(lambda narrowed: self._compute(apply_model, narrowed), args)
         if rows is None and run.per_sample:
-            run.fall_back_to_batch_decisions("this model's conditioning cannot be split by batch rows")
+            run.fall_back_to_batch_decisions("this model's conditioning or patches cannot be split by batch rows")
             log.info("AdaptiveDiffusion: per_sample needs conditioning that can be split by rows; "
-                     "this model's cannot, so the whole batch shares each decision")
+                     "this model's cannot (ControlNet, attention patches or batch-sized data), so the "
+                     "whole batch shares each decision")
         return run.model_call(lambda: self._compute(apply_model, args), args["input"], args["timestep"],
                               keys, compute_rows=rows)
 
@@ -192,8 +210,9 @@ class AdaptiveModelFunction:
 def rows_computer(compute: Callable[[dict], Any], args: dict[str, Any]):
     """A function computing only some rows of this call, or None when the call cannot be split.
 
-    Splitting needs every conditioning tensor to have one row per input row; anything else
-    (ControlNet outputs, batch-coupled or unknown conditioning) keeps the call whole.
+    Splitting needs every conditioning tensor to have one row per input row, and
+    transformer_options narrowed with it (its `sigmas` has one value per latent row); ControlNet
+    outputs, attention/block patches and any other batch-sized tensor keep the call whole.
     """
     total = args["input"].shape[0]
     conditioning = args["c"]
@@ -204,12 +223,57 @@ def rows_computer(compute: Callable[[dict], Any], args: dict[str, Any]):
             continue
         if not torch.is_tensor(value) or value.dim() == 0 or value.shape[0] != total:
             return None
+    options = conditioning.get("transformer_options", {})
+    chunks = max(len(args.get("cond_or_uncond") or [0]), 1)
+    if not _options_can_be_narrowed(options, total, chunks):
+        return None
 
     def compute_rows(indices: list[int]):
         index = torch.tensor(indices, device=args["input"].device)
         narrowed = {key: value.index_select(0, index.to(value.device)) if torch.is_tensor(value) else value
                     for key, value in conditioning.items()}
+        if options:
+            narrowed["transformer_options"] = _narrow_options(options, indices, total // chunks)
         return compute({**args, "input": args["input"].index_select(0, index),
                         "timestep": args["timestep"].index_select(0, index.to(args["timestep"].device)),
                         "c": narrowed})
     return compute_rows
+
+
+def _options_can_be_narrowed(options: dict, total: int, chunks: int) -> bool:
+    if any(options.get(key) for key in PATCH_OPTION_KEYS):
+        return False
+    for key, value in options.items():
+        if key in WHOLE_RUN_OPTION_KEYS:
+            continue
+        if key in PER_ROW_OPTION_KEYS:
+            if torch.is_tensor(value) and value.dim() > 0 and value.shape[0] not in (1, total // chunks):
+                return False
+            continue
+        if _holds_batch_tensor(value, {total, total // chunks}):
+            return False
+    return True
+
+
+def _holds_batch_tensor(value, batch_sizes: set[int], depth: int = 0) -> bool:
+    """A tensor whose first dimension is a batch size, somewhere in nested dicts/lists."""
+    if torch.is_tensor(value):
+        return value.dim() > 0 and value.shape[0] in batch_sizes and value.shape[0] > 1
+    if depth > 4:
+        return False
+    if isinstance(value, dict):
+        return any(_holds_batch_tensor(v, batch_sizes, depth + 1) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_holds_batch_tensor(v, batch_sizes, depth + 1) for v in value)
+    return False
+
+
+def _narrow_options(options: dict, indices: list[int], rows: int) -> dict:
+    """transformer_options for the computed rows: per-row entries keep only those rows."""
+    latent_rows = sorted({i % rows for i in indices})
+    narrowed = dict(options)
+    for key in PER_ROW_OPTION_KEYS:
+        value = options.get(key)
+        if torch.is_tensor(value) and value.dim() > 0 and value.shape[0] == rows > 1:
+            narrowed[key] = value.index_select(0, torch.tensor(latent_rows, device=value.device))
+    return narrowed

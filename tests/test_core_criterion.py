@@ -75,9 +75,9 @@ def test_bad_config_names_the_input(field, value, needle):
         AdaptiveConfig(**{field: value})
 
 
-def test_steps_below_warmup_is_reported():
-    assert "steps" in config_problem(steps=3, warmup_steps=4)
-    assert config_problem(steps=4, warmup_steps=4) is None
+def test_steps_below_warmup_is_no_input_error():
+    # A few-step Turbo/LCM graph is a valid KSampler graph: it runs unskipped (see AdaptiveRun).
+    assert config_problem(steps=2, warmup_steps=4) is None
 
 
 def drive(clock: StepClock, pattern: str) -> list[tuple[int, int, bool]]:

@@ -30,7 +30,10 @@ def replay(d_rows: list[list[float]], config: AdaptiveConfig) -> tuple[list[list
                 seen[row][k] = float((new[row] - x[row]).abs().mean())
             x = new
         run.begin_evaluation(x)
-        run.model_call(lambda: x * 0.5, x, torch.full((rows,), sigmas[k]), [("cond", None)])
+        # Rows can be computed alone (as ComfyUI's splittable conditioning allows): a row decided
+        # skipped is then really skipped, and the trace reports what ran.
+        run.model_call(lambda: x * 0.5, x, torch.full((rows,), sigmas[k]), [("cond", None)],
+                       compute_rows=lambda indices, x=x: x[indices] * 0.5)
         run.on_step(k)
     trace = run.finish()
     return [[not c for c in row] for row in trace.rows], seen

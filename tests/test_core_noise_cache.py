@@ -82,3 +82,45 @@ def test_cache_answers_x_minus_sigma_eps_on_output_channels():
     assert cache.answer("cond", wider, sigma, 3).shape == denoised.shape
     assert not cache.can_answer("cond", torch.randn(3, 3, 4, 4))  # other batch size
     assert not cache.can_answer("uncond", x)
+
+
+@pytest.mark.parametrize("gap", [0.0, 1e-7, 1e-5])
+def test_near_equal_sigmas_do_not_blow_up_the_extrapolation(gap):
+    # Repeated karras tail values (gap 0) or churn's σ_hat next to σ: ε differs only by the
+    # model's noise, and dividing by the tiny σ gap would multiply that noise by up to 1e7.
+    torch.manual_seed(0)
+    older = eps_of(1.0, 1) + 1e-3 * torch.randn_like(BASE)
+    newer = eps_of(1.0 + gap, 1) + 1e-3 * torch.randn_like(BASE)
+    history = [NoisePoint(row_sigma(torch.tensor(s), BASE), e, i)
+               for i, s, e in ((0, 2.0, eps_of(2.0, 1)), (1, 1.0, older), (2, 1.0 + gap, newer))]
+    sigma = row_sigma(torch.tensor(0.5), BASE)
+    for mode in ("linear", "quadratic"):
+        predicted = extrapolate(history, sigma, mode)
+        assert torch.isfinite(predicted).all()
+        assert (predicted - newer).abs().max() < 0.1, mode  # falls back to holding the newest
+
+
+def test_near_equal_sigma_fallback_is_per_row():
+    # Row 0's last two σ coincide, row 1's do not: only row 0 falls back.
+    sig = lambda a, b: row_sigma(torch.tensor([a, b]), BASE)  # noqa: E731
+    history = [NoisePoint(sig(2.0, 2.0), torch.stack([eps_of(2.0, 1)[0], eps_of(2.0, 1)[1]]), 0),
+               NoisePoint(sig(2.0, 1.0), torch.stack([eps_of(2.0, 1)[0], eps_of(1.0, 1)[1]]), 1)]
+    predicted = extrapolate(history, sig(0.5, 0.5), "linear")
+    close(predicted[0], eps_of(2.0, 1)[0])
+    close(predicted[1], eps_of(0.5, 1)[1])
+
+
+def test_a_point_may_cover_only_some_rows():
+    # per_sample: a call computed rows 0 and 2 only; row 1 keeps its own, older history.
+    cache = NoiseCache("linear")
+    x = torch.zeros(3, 3, 4, 4)
+    full = lambda s: eps_of(s, 1)[:1].expand(3, -1, -1, -1)  # noqa: E731
+    cache.store("c", torch.full((3,), 4.0), full(4.0), 0)
+    cache.store("c", torch.full((3,), 3.0), full(3.0), 1)
+    cache.store("c", torch.full((2,), 2.0), full(2.0)[:2], 2, rows=[0, 2], chunk_rows=3)
+    assert cache.can_answer("c", x) and cache.can_answer("c", x, (1,))
+    out = cache.answer("c", x, torch.full((3,), 1.0))
+    expected = -1.0 * eps_of(1.0, 1)[:1]
+    for row in range(3):
+        close(out[row:row + 1], expected)
+    close(cache.answer("c", x, torch.full((3,), 1.0), rows=[1]), expected)

@@ -312,9 +312,10 @@ def test_every_bad_adaptive_input_is_rejected_naming_the_input(server, node_type
             assert name in rejection_text(server, graph, node), (node_type, name, value)
             checked += 1
     if node_type != "AdaptiveDiffusionPatch":
-        for steps in (0, ADAPTIVE["warmup_steps"] - 1):
-            graph, node = node_under_test(node_type, 341, steps=steps)
-            assert "steps" in rejection_text(server, graph, node), (node_type, steps)
+        graph, node = node_under_test(node_type, 341, steps=0)
+        assert "steps" in rejection_text(server, graph, node), node_type
+        # A few-step (Turbo/LCM) graph is valid: it runs unskipped.
+        assert server.run(node_under_test(node_type, 345, steps=ADAPTIVE["warmup_steps"] - 1)[0])
     assert checked >= 10
     assert server.run(node_under_test(node_type, 342)[0])  # and the server still samples
 
