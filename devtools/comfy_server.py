@@ -1,6 +1,7 @@
 """A real ComfyUI server on 127.0.0.1 for end-to-end tests: start, queue, wait, stop."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -10,6 +11,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Iterator
 
 REPO = Path(__file__).resolve().parent.parent
 PACK_NAME = "ComfyUI-AdaptiveDiffusion"
@@ -121,3 +123,13 @@ class ComfyServer:
         if status.get("status_str") == "error":
             raise AssertionError(f"prompt failed: {json.dumps(status.get('messages'))[:3000]}")
         return entry["outputs"]
+
+
+@contextlib.contextmanager
+def running_server(base_dir: Path) -> Iterator[ComfyServer]:
+    """A started server on the ComfyUI in $COMFYUI_DIR (what scripts/dev.py sets), always stopped."""
+    server = ComfyServer(base_dir, os.environ["COMFYUI_DIR"]).start()
+    try:
+        yield server
+    finally:
+        server.stop()

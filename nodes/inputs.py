@@ -29,7 +29,8 @@ ADAPTIVE_INPUTS = {
         "default": DEFAULT_NOISE_REUSE,
         "tooltip": "What a skipped step uses instead of the model: hold = the last computed "
                    "noise (the paper's reuse); linear / quadratic = the noise predicted in σ "
-                   "from the last 2 / 3 computed steps."}),
+                   "from the last 2 / 3 computed steps. Quadratic (the default) measured best with the "
+                   "speed control; hold is the paper."}),
     "per_sample": ("BOOLEAN", {
         "default": False,
         "tooltip": "Decide per batch item instead of per batch: each prompt in the batch gets its "
@@ -45,7 +46,7 @@ ADAPTIVE_INPUT_NAMES = tuple(ADAPTIVE_INPUTS)
 ADAPTIVE_OPTIONAL_INPUTS = {
     "speed": (list(SPEED_CHOICES), {
         "default": DEFAULT_SPEED,
-        "tooltip": "How much faster, the same on every model: about 1.5x / 2x / 3x fewer model "
+        "tooltip": "How much faster, the same on every model: about 1.25x / 1.5x / 2x / 3x fewer model "
                    "calls. The skips are spread out (at most a few in a row) and placed where this "
                    "run's trajectory is smoothest; a skip whose predicted error is too large is "
                    "refused. threshold (δ) = decide with the threshold alone (the paper; how "

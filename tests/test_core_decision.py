@@ -89,7 +89,7 @@ def longest_run(mask: list[bool]) -> int:
     return best
 
 
-@pytest.mark.parametrize("speed, steps", [("1.5x", 25), ("2x", 25), ("2x", 50), ("3x", 50)])
+@pytest.mark.parametrize("speed, steps", [("1.25x", 25), ("1.5x", 25), ("2x", 25), ("2x", 50), ("3x", 50)])
 def test_a_speed_spreads_the_skips_and_meets_its_budget(speed, steps):
     d = [0.0] + [10.0 - 0.1 * k for k in range(1, steps)]  # smooth everywhere: only the budget limits
     config = AdaptiveConfig(threshold=0.01, speed=speed, keep_last_steps=1)

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from conftest import count_diffusion_calls, run_node
-from helpers import ADAPTIVE_DEFAULTS, KSAMPLER_DEFAULTS, adaptive, fixture, ksampler
+from helpers import ADAPTIVE_DEFAULTS, adaptive, fixture, ksampler
 
 FAST = dict(threshold=0.5, max_skip_steps=2, noise_reuse="linear")
 STEPS = 16

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from pathlib import Path
 
 import pytest
 
-from devtools.comfy_server import ComfyServer
+from devtools.comfy_server import ComfyServer, running_server
 from devtools.graphs import ADAPTIVE, SAMPLING, fixture_inputs
 from devtools.queue_soak import (WARM_PROMPTS, custom_sampler_nodes, latent_result, live_adaptive_runs,
                            mismatches, run_alone, run_queued, soak_prompts)
@@ -27,16 +26,14 @@ SUMMARY = "AdaptiveDiffusion: computed"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    instance = ComfyServer(tmp_path_factory.mktemp("hardened"), os.environ["COMFYUI_DIR"]).start()
-    yield instance
-    instance.stop()
+    with running_server(tmp_path_factory.mktemp("hardened")) as instance:
+        yield instance
 
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
-    instance = ComfyServer(tmp_path_factory.mktemp("reference"), os.environ["COMFYUI_DIR"]).start()
-    yield instance
-    instance.stop()
+    with running_server(tmp_path_factory.mktemp("reference")) as instance:
+        yield instance
 
 
 # -- graph pieces ----------------------------------------------------------------------------

@@ -6,15 +6,12 @@ A missing chromium is an error here, never a skip: `scripts/dev.py test` install
 from __future__ import annotations
 
 import io
-import os
-import urllib.parse
-from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from devtools.browser import ARTIFACTS, ComfyPage, chromium_context
-from devtools.comfy_server import ComfyServer
+from devtools.comfy_server import ComfyServer, running_server
 from devtools.graphs import adaptive_graph, patch_custom_sampler_graph
 
 STEPS = 16
@@ -57,9 +54,8 @@ def chromium():
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    instance = ComfyServer(tmp_path_factory.mktemp("server"), os.environ["COMFYUI_DIR"]).start()
-    yield instance
-    instance.stop()
+    with running_server(tmp_path_factory.mktemp("server")) as instance:
+        yield instance
 
 
 def view_png(server: ComfyServer, entry: dict) -> Image.Image:

@@ -8,13 +8,12 @@ a node saved with a speed keeps it.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 
 from devtools.browser import ComfyPage, chromium_context
-from devtools.comfy_server import ComfyServer
+from devtools.comfy_server import running_server
 from devtools.graphs import adaptive_graph
 
 WORKFLOWS = Path(__file__).resolve().parent.parent / "workflows"
@@ -31,9 +30,8 @@ WIDGETS_SCRIPT = """() => (app.graph.nodes ?? app.graph._nodes)
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    instance = ComfyServer(tmp_path_factory.mktemp("server"), os.environ["COMFYUI_DIR"]).start()
-    yield instance
-    instance.stop()
+    with running_server(tmp_path_factory.mktemp("server")) as instance:
+        yield instance
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +50,7 @@ def test_the_server_offers_speed_after_every_existing_input(server):
         optional = list(info[name]["input"]["optional"])
         assert optional == ["skip_path", "speed"], name
         choices, options = info[name]["input"]["optional"]["speed"]
-        assert choices == [BEFORE_SPEED, "1.5x", "2x", "3x"] and options["default"] == "2x"
+        assert choices == [BEFORE_SPEED, "1.25x", "1.5x", "2x", "3x"] and options["default"] == "2x"
         assert options["tooltip"]
         assert info[name]["input_order"]["optional"] == ["skip_path", "speed"]
 

@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
-from devtools.comfy_server import ComfyServer
+from devtools.comfy_server import running_server
 from devtools.graphs import ADAPTIVE, adaptive_graph, ksampler_graph, patch_custom_sampler_graph
 
 OUR_NODES = ("AdaptiveKSampler", "AdaptiveKSamplerAdvanced", "AdaptiveDiffusionPatch")
@@ -14,9 +13,8 @@ OUR_NODES = ("AdaptiveKSampler", "AdaptiveKSamplerAdvanced", "AdaptiveDiffusionP
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    instance = ComfyServer(tmp_path_factory.mktemp("server"), os.environ["COMFYUI_DIR"]).start()
-    yield instance
-    instance.stop()
+    with running_server(tmp_path_factory.mktemp("server")) as instance:
+        yield instance
 
 
 def stats(outputs: dict, node: str = "11") -> tuple:

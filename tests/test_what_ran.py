@@ -7,7 +7,7 @@ import torch
 
 import comfy.patcher_extension as comfy_extension
 from conftest import count_diffusion_calls, run_node
-from helpers import KSAMPLER_DEFAULTS, adaptive, fixture, ksampler
+from helpers import adaptive, fixture, ksampler
 
 FAST = dict(threshold=0.5, max_skip_steps=2, noise_reuse="linear")
 
