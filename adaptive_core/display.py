@@ -33,14 +33,26 @@ def row_labels(traces: Sequence[AdaptiveTrace], labels: Sequence[str] = ()) -> l
     return names
 
 
+def shows_delta(trace: AdaptiveTrace) -> bool:
+    """δ decided this run's skips (threshold mode); with a speed it plays no part."""
+    return trace.config.threshold > 0 and trace.config.speed_factor is None
+
+
+def decision_text(trace: AdaptiveTrace) -> str:
+    """What decided the skips: the speed asked for, or δ (the paper's rule)."""
+    config = trace.config
+    if config.threshold == 0:
+        return f"δ {config.threshold:g} (skipping off)"
+    return f"speed {config.speed}" if config.speed_factor is not None else f"δ {config.threshold:g}"
+
+
 def title_lines(trace: AdaptiveTrace, label: str) -> str:
     """The two title lines of a picture row: steps computed/skipped, then calls and settings."""
     head = f"{label}: " if label else ""
     first = (f"{head}computed {trace.computed_steps}/{trace.total_steps} steps, "
              f"{trace.skipped_steps} skipped")
     second = (f"{trace.model_calls} model calls, {trace.call_reduction:.2f}x fewer · "
-              f"noise_reuse {trace.config.noise_reuse} · δ {trace.config.threshold:g}"
-              + (" (skipping off)" if trace.config.threshold == 0 else ""))
+              f"noise_reuse {trace.config.noise_reuse} · {decision_text(trace)}")
     return f"{first}\n{second}"
 
 
@@ -49,7 +61,7 @@ def stats_text(trace: AdaptiveTrace) -> str:
     config = trace.config
     lines = [trace.summary(), trace.mask_text() or "(no steps)",
              f"model calls: {trace.model_calls} run, {trace.cached_calls} answered from the cache",
-             f"settings: δ {config.threshold:g}, max_skip_steps {config.max_skip_steps}, "
+             f"settings: {decision_text(trace)}, δ {config.threshold:g}, max_skip_steps {config.max_skip_steps}, "
              f"warmup_steps {config.warmup_steps}, keep_last_steps {config.keep_last_steps}, "
              f"noise_reuse {config.noise_reuse}"]
     lines += [f"note: {note}" for note in trace.notes]

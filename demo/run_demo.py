@@ -31,9 +31,9 @@ def digits_graph(digit: int, seed: int, steps: int, adaptive: bool) -> dict:
         "model": ["1", 0], "positive": ["2", 0], "negative": ["3", 0], "latent_image": ["4", 0],
         "seed": seed, "steps": steps, "cfg": 3.0, "sampler_name": "euler", "scheduler": "normal",
         "denoise": 1.0}}
-    if adaptive:  # the node defaults
+    if adaptive:  # what a newly placed node has (its widget defaults, speed included)
         sampler["inputs"].update(threshold=0.01, max_skip_steps=4, warmup_steps=4, keep_last_steps=1,
-                                 noise_reuse="linear", per_sample=False)
+                                 noise_reuse="quadratic", per_sample=False, speed="2x")
     graph = {
         "1": {"class_type": "AdaptiveDemoDigitsModel", "inputs": {}},
         "2": {"class_type": "AdaptiveDemoDigitClass", "inputs": {"digit": str(digit)}},

@@ -18,7 +18,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.text import Text
 
-from ..adaptive_core.display import always_computed_steps, row_labels, title_lines
+from ..adaptive_core.display import always_computed_steps, row_labels, shows_delta, title_lines
 
 if TYPE_CHECKING:
     from ..adaptive_core import AdaptiveTrace
@@ -108,7 +108,7 @@ def _draw_criterion(ax, trace: "AdaptiveTrace") -> None:
         return
     xs, values, colors = _criterion_points(trace)
     threshold = trace.config.threshold
-    positive = [v for v in values if v > 0] + ([threshold] if threshold > 0 else [])
+    positive = [v for v in values if v > 0] + ([threshold] if shows_delta(trace) else [])
     if not positive:
         ax.set_yticks([])
         ax.text(0.5, 0.5, "no criterion values (fewer than 4 steps or a constant latent)",
@@ -120,17 +120,19 @@ def _draw_criterion(ax, trace: "AdaptiveTrace") -> None:
     ax.set_yscale("log")
     ax.plot(xs, shown, color=LINE_COLOR, linewidth=1.0, zorder=1)
     ax.scatter(xs, shown, c=colors, s=22, zorder=2, edgecolors="none")
-    if threshold > 0:
+    if shows_delta(trace):
         ax.axhline(threshold, color=DELTA_COLOR, linestyle="--", linewidth=1.4, zorder=0)
     ax.set_ylabel("criterion", fontsize=FONT_SIZE - 1)
     ax.grid(axis="y", color="#dddddd", linewidth=0.6)
 
 
-def _legend_handles() -> list:
-    return [Patch(color=COMPUTED_COLOR, label="computed"),
-            Patch(color=SKIPPED_COLOR, label="skipped"),
-            Patch(color=ALWAYS_COLOR, label="warm-up / kept last"),
-            Line2D([], [], color=DELTA_COLOR, linestyle="--", label="δ (skip below)")]
+def _legend_handles(with_delta: bool) -> list:
+    handles = [Patch(color=COMPUTED_COLOR, label="computed"),
+               Patch(color=SKIPPED_COLOR, label="skipped"),
+               Patch(color=ALWAYS_COLOR, label="warm-up / kept last")]
+    if with_delta:  # only threshold-mode rows draw δ; a speed ranks the criterion within the run
+        handles.append(Line2D([], [], color=DELTA_COLOR, linestyle="--", label="δ (skip below)"))
+    return handles
 
 
 def _cell_centers(ax, trace: "AdaptiveTrace", height_px: int) -> list[tuple[int, int]]:
@@ -174,7 +176,7 @@ def render_mask_picture(traces: Sequence["AdaptiveTrace"], labels: Sequence[str]
         _draw_strip(strip, trace)
         _draw_criterion(criterion, trace)
         strips.append(strip)
-    figure.legend(handles=_legend_handles(), loc="outside lower center", ncols=4,
+    figure.legend(handles=_legend_handles(any(shows_delta(t) for t in traces)), loc="outside lower center", ncols=4,
                   fontsize=FONT_SIZE - 1, frameon=False)
     canvas.draw()
     rgb = np.asarray(canvas.buffer_rgba())[..., :3].copy()

@@ -194,3 +194,18 @@ def test_preview_node_saves_the_picture_it_returns(comfy, traces, tmp_path, monk
     # The node is usable from a graph as the executor calls it, too.
     (again,) = run_node(comfy, "AdaptiveSkipMaskPreview", trace=traces["all_computed"])
     assert again.shape[2] == image.shape[2]
+
+
+def test_a_speed_run_says_its_speed_and_draws_no_delta_line():
+    """With a speed, δ decides nothing: the picture and Skip Stats name the speed instead."""
+    from adaptive_core import AdaptiveConfig, AdaptiveTrace, StepRecord
+    from adaptive_core.display import decision_text, shows_delta, stats_text, title_lines
+    steps = [StepRecord(k, 10.0 - k) for k in range(6)]
+    speed = AdaptiveTrace(AdaptiveConfig(speed="2x"), steps)
+    paper = AdaptiveTrace(AdaptiveConfig(speed="threshold (δ)"), steps)
+    assert decision_text(speed) == "speed 2x" and not shows_delta(speed)
+    assert decision_text(paper) == "δ 0.01" and shows_delta(paper)
+    assert "speed 2x" in title_lines(speed, "") and "· δ" not in title_lines(speed, "")
+    assert "settings: speed 2x, δ 0.01" in stats_text(speed)
+    off = AdaptiveTrace(AdaptiveConfig(threshold=0.0, speed="2x"), steps)
+    assert decision_text(off) == "δ 0 (skipping off)" and not shows_delta(off)
