@@ -26,6 +26,10 @@ sys.path.append(str(REPO / "tests"))
 from devtools.inprocess import boot_comfyui, call_node, load_packs, loaded_pack_hooks  # noqa: E402
 
 boot_comfyui()
+# ComfyUI's nodes.py, imported now: when the checkout's folder name is no Python name (a dash in
+# it), pytest later puts the checkout itself first on sys.path while collecting its __init__.py,
+# and a plain `import nodes` would then find this pack's nodes/ package instead.
+import nodes  # noqa: E402,F401
 
 from devtools.comfy_server import PACK_FOLDERS, make_custom_nodes_dir  # noqa: E402
 
