@@ -28,7 +28,7 @@ NAMES = {"speed_linear": "pack: speed (linear)", "speed_quadratic": "pack: speed
          "zeus": "ZEUS", "sada": "SADA", "spectrum": "Spectrum", "adaptive": "pack: δ/Cmax grid"}
 STYLES = {"fewer": ("k", "o"), "easycache": ("#E69F00", "s"), "lazycache": ("#56B4E9", "^"),
           "fsampler": ("#CC79A7", "v"), "zeus": ("#999999", "P"), "sada": ("#8C564B", "X"),
-          "spectrum": ("#009E73", "h"), "adaptive": ("#56B4E9", "d"),
+          "spectrum": ("#009E73", "h"), "adaptive": ("#6A3D9A", "d"),
           "speed_linear": ("#0072B2", "D"), "speed_quadratic": ("#D55E00", "*")}
 
 
