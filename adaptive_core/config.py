@@ -12,7 +12,7 @@ DEFAULT_NOISE_REUSE = "quadratic"
 # meaning of every workflow saved before the control existed); the others ask for about that many
 # times fewer model calls, met online whatever the model's scale (adaptive_core/decision.py).
 SPEED_THRESHOLD = "threshold (δ)"
-SPEED_FACTORS = {"1.25x": 1.25, "1.5x": 1.5, "2x": 2.0, "3x": 3.0}
+SPEED_FACTORS = {"1.25x": 1.25, "1.5x": 1.5, "2x": 2.0, "2.5x": 2.5, "3x": 3.0}  # choices may be added, never renamed
 SPEED_CHOICES = (SPEED_THRESHOLD, *SPEED_FACTORS)
 DEFAULT_SPEED = "2x"                # a newly placed node; a missing input means SPEED_THRESHOLD
 DEFAULT_ERROR_TOLERANCE = 0.5       # see AdaptiveConfig.error_tolerance
@@ -39,7 +39,7 @@ class AdaptiveConfig:
     noise_reuse: what a skipped model call returns: the last computed noise ("hold", the
         paper's reuse) or an extrapolation in σ from the last computed calls.
     per_sample: one decision per batch row (each prompt its own path) instead of per batch.
-    speed: SPEED_THRESHOLD = decide with δ alone (the paper's rule); "1.5x" / "2x" / "3x" = skip
+    speed: SPEED_THRESHOLD = decide with δ alone (the paper's rule); "1.25x" … "3x" = skip
         about that share of the steps, spread out (at most a few in a row), choosing the steps
         where the trajectory is smoothest in this run (threshold > 0 only switches it on).
     error_tolerance: with a speed, a skip is refused when the embedded error estimate (the gap

@@ -20,7 +20,7 @@ import torch
 
 from .config import AdaptiveConfig
 from .criterion import criterion_value
-from .decision import budget_skip, paper_skip, plan_budget, prediction_gap, relative_criterion
+from .decision import paper_skip, prediction_gap, speed_plan
 from .noise_cache import NoiseCache, implied_noise
 from .step_clock import EvalPosition, StepClock
 from .trace import AdaptiveTrace, StepRecord
@@ -64,6 +64,7 @@ class AdaptiveRun:
         self.skip_path = None if skip_path is None else [bool(s) for s in skip_path]
         self.per_sample = config.per_sample and self.skip_path is None
         sigmas = [float(s) for s in sigmas]
+        self.sigmas = sigmas
         self.trace = AdaptiveTrace(config, [StepRecord(k, s) for k, s in enumerate(sigmas[:-1])], label)
         self.clock = StepClock()
         self.cache = NoiseCache(config.noise_reuse)
@@ -72,9 +73,7 @@ class AdaptiveRun:
         self.d_history: torch.Tensor | None = None  # [steps, rows] float32 on the latent's device
         self.skip: list[list[bool]] = [[] for _ in range(self.total_steps)]  # per step, per row
         self.in_a_row: list[int] = []
-        self.skipped: list[int] = []                # per row, for the speed budget
-        self.signals: torch.Tensor | None = None    # [skippable steps, rows, 2] criterion, error
-        self.skippable_seen = 0
+        self.plan: list[bool] | None = None         # a speed's skip mask, made at its first decision
         self.step_inputs: dict[int, torch.Tensor] = {}          # first-evaluation input of recent steps
         self.current: EvalPosition | None = None
         self.latest_input: torch.Tensor | None = None
@@ -110,7 +109,7 @@ class AdaptiveRun:
         with self._lock:
             if not self.rows:
                 self.rows = x.shape[0]
-                self.in_a_row, self.skipped = [0] * self.rows, [0] * self.rows
+                self.in_a_row = [0] * self.rows
             elif x.shape[0] != self.rows:
                 self.disable_skipping("the batch size changed during the run")
             position = self.clock.next_evaluation()
@@ -239,7 +238,6 @@ class AdaptiveRun:
         skip = self._decide(k) if decide and self.skipping_allowed else [False] * self.rows
         self.skip[k] = skip
         self.in_a_row = [count + 1 if s else 0 for count, s in zip(self.in_a_row, skip)]
-        self.skipped = [count + s for count, s in zip(self.skipped, skip)]
 
     def _decide(self, k: int) -> list[bool]:
         """Skip step k? One list per row, from tensors with one host sync (the final tolist)."""
@@ -250,22 +248,17 @@ class AdaptiveRun:
                 or any(self.d[j] is None for j in (k, k - 1, k - 2)):
             return [False] * self.rows
         d = self.d_history[:k + 1] if self.per_sample else self.d_history[:k + 1].mean(1, keepdim=True)
-        in_a_row = self.in_a_row if self.per_sample else [max(self.in_a_row)]
-        factor, cmax = self.config.speed_factor, self.config.max_skip_steps
-        if factor is None:
-            skip = paper_skip(d, k, self.config.threshold, self._room(in_a_row, cmax, d))
+        if self.config.speed_factor is None:
+            in_a_row = self.in_a_row if self.per_sample else [max(self.in_a_row)]
+            skip = paper_skip(d, k, self.config.threshold, self._room(in_a_row, self.config.max_skip_steps, d))
         else:
-            skippable = self.total_steps - tail - max(self.config.warmup_steps, 3)
-            budget = plan_budget(factor, self.total_steps, skippable, cmax)
-            signals = torch.stack([relative_criterion(d, k), self._prediction_gaps(k, d.shape[1])], -1)
-            if self.signals is None or self.signals.shape[1] != d.shape[1]:
-                self.signals = torch.zeros(skippable, d.shape[1], 2, device=d.device)
-            skipped = self.skipped if self.per_sample else [max(self.skipped)]
-            credit = to_device([budget.rate * (self.skippable_seen + 1) - s for s in skipped], d)
-            skip = budget_skip(signals, self.signals[:self.skippable_seen], credit,
-                               self._room(in_a_row, budget.max_in_a_row, d), self.config.error_tolerance)
-            self.signals[min(self.skippable_seen, skippable - 1)] = signals
-            self.skippable_seen += 1
+            if self.plan is None:  # made here, once warm-up has shown the sampler's rhythm (its kept tail)
+                first = max(self.config.warmup_steps, 3)
+                self.plan = speed_plan(self.config.speed_factor, self.sigmas, first, self.total_steps - tail,
+                                       self.config.max_skip_steps)
+            if not self.plan[k]:
+                return [False] * self.rows  # nothing to check: no host sync this step
+            skip = self._prediction_gaps(k, d.shape[1]) <= self.config.error_tolerance
         skip = skip.tolist()  # the one host sync of this step
         return skip if self.per_sample else skip * self.rows
 

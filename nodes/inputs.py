@@ -46,7 +46,7 @@ ADAPTIVE_INPUT_NAMES = tuple(ADAPTIVE_INPUTS)
 ADAPTIVE_OPTIONAL_INPUTS = {
     "speed": (list(SPEED_CHOICES), {
         "default": DEFAULT_SPEED,
-        "tooltip": "How much faster, the same on every model: about 1.25x / 1.5x / 2x / 3x fewer model "
+        "tooltip": "How much faster, the same on every model: about 1.25x / 1.5x / 2x / 2.5x / 3x fewer model "
                    "calls. The skips are spread out (at most a few in a row) and placed where this "
                    "run's trajectory is smoothest; a skip whose predicted error is too large is "
                    "refused. threshold (δ) = decide with the threshold alone (the paper; how "

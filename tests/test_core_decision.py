@@ -1,14 +1,16 @@
 """The skip decision on tensors (adaptive_core/decision.py through AdaptiveRun), without ComfyUI:
-hand-made d sequences, the paper mode against the paper's rule, the speed budget, the error estimate."""
+hand-made d sequences, the paper mode against the paper's rule, the speed plan, the error estimate."""
 from __future__ import annotations
 
+import itertools
+import math
 import random
 
 import pytest
 import torch
 
 from adaptive_core import AdaptiveConfig, AdaptiveRun, should_skip
-from adaptive_core.decision import Budget, budget_skip, plan_budget, prediction_gap, rank_in_run
+from adaptive_core.decision import RUN_GROWTH, even_spread, most_skips, plan_skips, prediction_gap, skip_cost, speed_plan
 from adaptive_core.noise_cache import NoisePoint, row_sigma
 
 PAPER = dict(noise_reuse="hold", max_skip_steps=4, keep_last_steps=0)
@@ -89,53 +91,81 @@ def longest_run(mask: list[bool]) -> int:
     return best
 
 
-@pytest.mark.parametrize("speed, steps", [("1.25x", 25), ("1.5x", 25), ("2x", 25), ("2x", 50), ("3x", 50)])
+@pytest.mark.parametrize("speed, steps", [("1.25x", 25), ("1.5x", 25), ("2x", 25), ("2x", 50), ("2.5x", 50), ("3x", 50)])
 def test_a_speed_spreads_the_skips_and_meets_its_budget(speed, steps):
-    d = [0.0] + [10.0 - 0.1 * k for k in range(1, steps)]  # smooth everywhere: only the budget limits
+    d = [0.0] + [10.0 - 0.1 * k for k in range(1, steps)]
     config = AdaptiveConfig(threshold=0.01, speed=speed, keep_last_steps=1)
     masks, _ = replay([d], config)
-    budget = plan_budget(config.speed_factor, steps, steps - 1 - 4, 4)
-    calls = steps - sum(masks[0])
-    assert longest_run(masks[0]) <= budget.max_in_a_row
+    slots = steps - 1 - 4
+    wanted = math.ceil(steps * (1 - 1 / config.speed_factor) - 1e-9)
+    shortest = next(m for m in range(1, 5) if most_skips(slots, m) >= wanted)
+    assert longest_run(masks[0]) == shortest  # the shortest runs that reach the budget
     assert masks[0][:4] == [False] * 4 and masks[0][-1] is False
-    assert steps / config.speed_factor - 1.5 <= calls <= steps / config.speed_factor + 0.5, calls
+    assert sum(masks[0]) == wanted  # at least the asked speed, within one call
+    assert steps / config.speed_factor - 1 < steps - sum(masks[0]) <= steps / config.speed_factor
 
 
-def test_the_speed_budget_does_not_depend_on_the_scale_of_d():
+def test_the_speed_ignores_the_scale_of_d_and_delta():
     # δ alone skips everything on one scale of second differences and nothing on another;
-    # the speed setting skips the same steps whatever the scale.
+    # a speed skips the same steps whatever the scale (and whatever δ > 0).
     rng = random.Random(3)
     d = wobbly_d(rng, 30, wobble=0.2)
-    by_scale = [replay([[v * scale for v in d]], AdaptiveConfig(threshold=0.01, speed="2x"))[0][0]
-                for scale in (1e-3, 1.0, 1e3)]
-    assert by_scale[0] == by_scale[1] == by_scale[2] and sum(by_scale[0]) >= 12
+    by_scale = [replay([[v * scale for v in d]], AdaptiveConfig(threshold=delta, speed="2x"))[0][0]
+                for scale, delta in ((1e-3, 0.01), (1.0, 0.5), (1e3, 0.01))]
+    assert by_scale[0] == by_scale[1] == by_scale[2] and sum(by_scale[0]) >= 14
 
 
-def test_with_equal_credit_the_step_that_ranks_smoother_in_its_run_is_skipped():
-    # Two rows with the same history; row 0's step is the smoothest so far, row 1's the roughest.
-    history = torch.tensor([[[0.1, 0.01], [0.1, 0.01]], [[0.2, 0.02], [0.2, 0.02]]])
-    signals = torch.tensor([[0.05, 0.005], [0.3, 0.03]])
-    room = torch.tensor([True, True])
-    assert budget_skip(signals, history, torch.tensor([1.0, 1.0]), room, 10.0).tolist() == [True, False]
-    assert budget_skip(signals, history, torch.tensor([0.4, 1.5]), room, 10.0).tolist() == [False, True]
-    assert budget_skip(signals, history, torch.tensor([2.0, 2.0]), ~room, 10.0).tolist() == [False, False]
-    assert budget_skip(signals, history, torch.tensor([2.0, 2.0]), room, 0.01).tolist() == [True, False]
+def total_cost(costs: list[float], mask) -> float:
+    run = total = 0
+    for cost, skip in zip(costs, mask):
+        run = run + 1 if skip else 0
+        total += cost * run ** RUN_GROWTH if skip else 0.0
+    return total
 
 
-def test_plan_budget_uses_the_shortest_runs_that_reach_the_speed():
-    assert plan_budget(1.5, 25, 20, 4) == Budget(pytest.approx(28 / 3 / 20), 1)
-    assert plan_budget(2.0, 50, 45, 4).max_in_a_row == 2
-    assert plan_budget(3.0, 50, 45, 4).max_in_a_row == 4  # 34.3 of 45 steps: runs of 4 needed
-    assert plan_budget(3.0, 50, 45, 2) == Budget(pytest.approx(2 / 3), 2)  # the user's Cmax caps it
-    assert plan_budget(2.0, 5, 0, 4).rate == 0.0
+@pytest.mark.parametrize("seed", range(40))
+def test_the_plan_is_the_cheapest_mask_with_its_skips_and_runs(seed):
+    rng = random.Random(seed)
+    costs = [rng.random() for _ in range(rng.randint(1, 11))]
+    count, in_a_row = rng.randint(0, len(costs)), rng.randint(1, 3)
+    feasible = [m for m in itertools.product([False, True], repeat=len(costs))
+                if sum(m) == count and longest_run(list(m)) <= in_a_row]
+    plan = plan_skips(costs, count, in_a_row)
+    if not feasible:
+        assert sum(plan) == count  # spread evenly: nothing else meets the count
+        return
+    assert sum(plan) == count and longest_run(plan) <= in_a_row
+    assert total_cost(costs, plan) == pytest.approx(min(total_cost(costs, m) for m in feasible))
 
 
-def test_rank_in_run_is_relative_to_the_runs_own_values():
-    history = torch.tensor([[1.0], [2.0], [3.0], [4.0]])
-    assert rank_in_run(history, torch.tensor([0.5])).item() == 0.0
-    assert rank_in_run(history, torch.tensor([10.0])).item() == 1.0
-    assert rank_in_run(history, torch.tensor([2.0])).item() == pytest.approx(0.25)  # ties: smooth
-    assert rank_in_run(history[:0], torch.tensor([5.0])).item() == 0.5
+def test_the_plan_skips_where_the_schedule_makes_skips_cheap():
+    # Two cheap stretches and an expensive middle: the skips go to the cheap ones.
+    costs = [1.0] * 6 + [100.0] * 6 + [1.0] * 6
+    plan = plan_skips(costs, 6, 1)
+    assert not any(plan[6:12]) and sum(plan) == 6 and longest_run(plan) == 1
+
+
+def test_the_skip_cost_follows_the_schedule():
+    # Normal-like schedule (large last step to 0): the step before it is the dearest to skip;
+    # karras-like (tiny σ at the end): the last steps are the cheapest.
+    normal = [14.6 * (1 - i / 25) ** 2 + 0.03 for i in range(25)] + [0.0]
+    costs = [skip_cost(normal, k) for k in range(4, 24)]
+    assert costs.index(max(costs)) == len(costs) - 1
+    karras = [(14.6 ** (1 / 7) + i / 24 * (0.03 ** (1 / 7) - 14.6 ** (1 / 7))) ** 7 for i in range(25)] + [0.0]
+    costs = [skip_cost(karras, k) for k in range(4, 24)]
+    assert costs[-1] == min(costs[-3:]) and costs[-1] < costs[len(costs) // 2]
+    # reach |(2 - 3)(2 - 4)| / 2² = 0.5, step |2 - 1| = 1, damping 1 / √(1 + 2²)
+    assert skip_cost([4.0, 3.0, 2.0, 1.0], 2) == pytest.approx(0.5 / math.sqrt(5.0))
+    assert skip_cost([3.0, 2.0, 1.0, 0.0, 0.0], 3) == math.inf  # σ = 0: no noise to extrapolate
+
+
+def test_the_speed_plan_respects_warmup_tail_and_the_users_cmax():
+    sigmas = [10.0 * 0.9 ** i for i in range(40)] + [0.0]
+    plan = speed_plan(3.0, sigmas, first=6, end=37, max_skip_steps=2)
+    assert not any(plan[:6]) and not any(plan[37:]) and len(plan) == 40
+    assert longest_run(plan) <= 2 and sum(plan) == most_skips(31, 2)  # Cmax caps the budget
+    assert even_spread(10, 4) == [False, False, True, False, True, False, False, True, False, True]
+    assert sum(plan_skips([1.0] * 1500, 700, 2)) == 700  # too long to plan: spread evenly
 
 
 def points_of(eps_of_sigma, sigmas: list[float]) -> list[NoisePoint]:

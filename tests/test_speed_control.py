@@ -19,13 +19,14 @@ def test_the_default_speed_skips_about_half_the_steps_on_every_architecture(comf
         samples, trace = adaptive(comfy, inputs, steps=STEPS, threshold=0.01, speed="2x")
     assert STEPS / 2 - 1.5 <= trace.computed_steps <= STEPS / 2 + 0.5, trace.mask_bits()
     assert counter.calls == trace.model_calls  # cond and uncond batched: one call per computed step
-    assert "00" not in trace.mask_bits()[:6] and trace.mask_bits()[-1] == "1"
+    # 10 skips in the 15 steps between warm-up and the last: runs of 2 at most, placed by the plan
+    assert "000" not in trace.mask_bits() and trace.mask_bits()[:4] == "1111" and trace.mask_bits()[-1] == "1"
     assert torch.isfinite(samples).all()
     full = ksampler(comfy, inputs, steps=STEPS)
     assert (samples - full).abs().max() < full.abs().max()  # an approximation of the same result
 
 
-@pytest.mark.parametrize("speed, most_calls", [("1.5x", 14), ("3x", 9)])
+@pytest.mark.parametrize("speed, most_calls", [("1.5x", 14), ("2.5x", 10), ("3x", 9)])
 def test_each_speed_gives_its_share_of_model_calls(comfy, speed, most_calls):
     _, trace = adaptive(comfy, fixture("sdxl"), steps=STEPS, threshold=0.01, speed=speed)
     assert most_calls - 2 <= trace.computed_steps <= most_calls
