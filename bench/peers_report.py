@@ -183,6 +183,42 @@ def plot_steps(rows: list[dict], steps: int, path: Path) -> None:
     figure.savefig(path)
 
 
+def predictor_count(rows: list[dict]) -> str:
+    """Quadratic vs linear with the speed control: cells (config, speed) where quadratic scores higher."""
+    by_cell: dict[tuple, dict[str, float]] = {}
+    for r in rows:
+        if r["method"] in ("speed_linear", "speed_quadratic"):
+            cell = (r["steps"], r["sampler"], r["scheduler"], r["setting"].split()[1])
+            by_cell.setdefault(cell, {})[r["method"]] = score(r)
+    pairs = [v for v in by_cell.values() if len(v) == 2]
+    wins = sum(v["speed_quadratic"] > v["speed_linear"] for v in pairs)
+    return f"With the speed control, quadratic noise reuse scores above linear in {wins} of {len(pairs)} cells (configuration × speed)."
+
+
+def target_counts(rows: list[dict]) -> str:
+    """The issue's targets on the speed control at 25 and 50 steps: +8 dB over fewer steps at 60 % of
+    calls, +4 dB at 40 %, and not below the best peer from 40 to 80 %."""
+    met = {"60": [0, 0], "40": [0, 0], "peer": [0, 0]}
+    for config in configs(rows):
+        if config[0] not in (25, 50):
+            continue
+        curve_of, full = curves(rows, config), full_calls(rows, config)
+        speed, fewer = curve_of.get(SPEED, []), curve_of.get("fewer", [])
+        for share, margin, key in ((0.6, 8.0, "60"), (0.4, 4.0, "40")):
+            ours, base = interpolate(speed, share * full), interpolate(fewer, share * full)
+            if ours is not None and base is not None:
+                met[key][0] += ours >= base + margin
+                met[key][1] += 1
+        for share in (0.4, 0.6, 0.8):
+            ours, peer = interpolate(speed, share * full), best_peer(curve_of, share * full)
+            if ours is not None and peer is not None:
+                met["peer"][0] += ours >= peer[1]
+                met["peer"][1] += 1
+    return (f"Targets at 25 and 50 steps (speed control, {NAMES[SPEED]}): ≥ fewer steps + 8 dB at 60 % of calls in "
+            f"{met['60'][0]} of {met['60'][1]} configurations; ≥ fewer steps + 4 dB at 40 % in {met['40'][0]} of "
+            f"{met['40'][1]}; ≥ the best peer at 40/60/80 % in {met['peer'][0]} of {met['peer'][1]} cells.")
+
+
 def write_report(path: Path, out: Path, cfg: float = 3.0) -> None:
     rows = read_rows(path)
     prompts = sorted({int(r["prompts"]) for r in rows})
@@ -203,6 +239,7 @@ def write_report(path: Path, out: Path, cfg: float = 3.0) -> None:
         header += ("FSampler's simple node against the route this benchmark drives it by (`--prompts 8 "
                    "--check-fsampler-route`):\n\n" + "".join(f"- {line}\n" for line in route.read_text().splitlines())
                    + "\n")
+    header += target_counts(rows) + "\n" + predictor_count(rows) + "\n\n"
     text = (header + "## 25 and 50 steps, euler and dpmpp_2m: pack vs fewer steps vs best peer (PSNR dB)\n\n"
             + summary_table(rows) + "\n\n## Every configuration at ~40 / 60 / 80 % of the full step count in calls "
             "(PSNR dB)\n\n" + budget_table(rows) + "\n\n## Every row\n\n" + every_row(rows) + "\n")
