@@ -74,6 +74,7 @@ class AdaptiveRun:
         self.skip: list[list[bool]] = [[] for _ in range(self.total_steps)]  # per step, per row
         self.in_a_row: list[int] = []
         self.plan: list[bool] | None = None         # a speed's skip mask, made at its first decision
+        self.refused = 0                            # planned skips (row-steps) the error estimate refused
         self.step_inputs: dict[int, torch.Tensor] = {}          # first-evaluation input of recent steps
         self.current: EvalPosition | None = None
         self.latest_input: torch.Tensor | None = None
@@ -186,6 +187,10 @@ class AdaptiveRun:
                     record.model_rows += calls.rows_sent
             if self.calls_by_eval and not any(c.model_calls or c.cached_calls for c in self.calls_by_eval):
                 self.trace.inactive = WRAPPER_NEVER_RAN
+            if self.refused:
+                self.trace.notes.append(
+                    f"{self.refused} planned skips refused: the predicted noise error was above the tolerance "
+                    f"({self.config.error_tolerance:g}); ancestral/SDE samplers add fresh noise every step")
             computed = self._computed_rows()
             batch_d = self._batch_differences()
             for k, record in enumerate(self.trace.steps):
@@ -260,6 +265,8 @@ class AdaptiveRun:
                 return [False] * self.rows  # nothing to check: no host sync this step
             skip = self._prediction_gaps(k, d.shape[1]) <= self.config.error_tolerance
         skip = skip.tolist()  # the one host sync of this step
+        if self.config.speed_factor is not None:
+            self.refused += skip.count(False)
         return skip if self.per_sample else skip * self.rows
 
     @staticmethod

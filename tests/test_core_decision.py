@@ -94,7 +94,7 @@ def longest_run(mask: list[bool]) -> int:
 @pytest.mark.parametrize("speed, steps", [("1.25x", 25), ("1.5x", 25), ("2x", 25), ("2x", 50), ("2.5x", 50), ("3x", 50)])
 def test_a_speed_spreads_the_skips_and_meets_its_budget(speed, steps):
     d = [0.0] + [10.0 - 0.1 * k for k in range(1, steps)]
-    config = AdaptiveConfig(threshold=0.01, speed=speed, keep_last_steps=1)
+    config = AdaptiveConfig(threshold=0.01, speed=speed, keep_last_steps=1, error_tolerance=100.0)  # the plan alone
     masks, _ = replay([d], config)
     slots = steps - 1 - 4
     wanted = math.ceil(steps * (1 - 1 / config.speed_factor) - 1e-9)
@@ -248,3 +248,32 @@ def test_the_decision_costs_at_most_one_host_sync_per_step(monkeypatch, per_samp
                                              noise_reuse="quadratic"))
     assert any(any(mask) for mask in masks)
     assert max(syncs) <= 1 and sum(syncs) <= 40
+
+
+def run_with_fresh_noise(config: AdaptiveConfig, fresh: bool, steps: int = 20) -> tuple[list[bool], list[str]]:
+    """A model that always answers the same x̂0; the latent is x̂0 + σ·noise, with the same noise
+    every step (an ODE path: the implied ε never changes) or fresh noise each step (what an
+    ancestral/SDE sampler feeds the model)."""
+    generator = torch.Generator().manual_seed(0)
+    sigmas = torch.linspace(10.0, 0.5, steps).tolist() + [0.0]
+    x0 = torch.randn(1, 2, 4, 4, generator=generator)
+    noise = torch.randn(1, 2, 4, 4, generator=generator)
+    run = AdaptiveRun(config, sigmas)
+    for k in range(steps):
+        if fresh:
+            noise = torch.randn(1, 2, 4, 4, generator=generator)
+        x = x0 + sigmas[k] * noise
+        run.begin_evaluation(x)
+        run.model_call(lambda: x0.clone(), x, torch.full((1,), sigmas[k]), [("cond", None)])
+        run.on_step(k)
+    trace = run.finish()
+    return [not c for c in trace.rows[0]], trace.notes
+
+
+def test_a_stochastic_sampler_gets_its_planned_skips_refused_and_a_note():
+    config = AdaptiveConfig(threshold=0.01, speed="2x", noise_reuse="quadratic")
+    smooth, notes = run_with_fresh_noise(config, fresh=False)
+    assert sum(smooth) == 10 and not notes  # 20 steps at 2x: every planned skip taken
+    fresh, notes = run_with_fresh_noise(config, fresh=True)
+    assert not any(fresh)  # the same plan, every skip refused: the picture is KSampler's
+    assert len(notes) == 1 and notes[0].startswith("10 planned skips refused") and "SDE" in notes[0]
