@@ -219,6 +219,24 @@ def target_counts(rows: list[dict]) -> str:
             f"{met['40'][1]}; ≥ the best peer at 40/60/80 % in {met['peer'][0]} of {met['peer'][1]} cells.")
 
 
+def default_vs_fewer(rows: list[dict], setting: str = f"speed 2x {DEFAULT_NOISE_REUSE}") -> str:
+    """The default speed against plain fewer steps at the same calls, in every configuration."""
+    below, compared = [], 0
+    for config in configs(rows):
+        mine = [r for r in skipping_rows(rows, config) if r["setting"] == setting]
+        fewer = curves(rows, config).get("fewer", [])
+        if not mine or not fewer:
+            continue
+        base = interpolate(fewer, mine[0]["model_calls"])
+        if base is None:
+            continue
+        compared += 1
+        if mine[0]["psnr"] < base:
+            below.append(f"{config[0]} {config[1]}/{config[2]} {mine[0]['psnr'] - base:+.1f} dB")
+    return (f"The default ({setting}) against fewer steps at its own calls: below in {len(below)} of {compared} "
+            f"configurations" + (f" ({', '.join(below)})." if below else "."))
+
+
 def write_report(path: Path, out: Path, cfg: float = 3.0) -> None:
     rows = read_rows(path)
     prompts = sorted({int(r["prompts"]) for r in rows})
@@ -239,7 +257,7 @@ def write_report(path: Path, out: Path, cfg: float = 3.0) -> None:
         header += ("FSampler's simple node against the route this benchmark drives it by (`--prompts 8 "
                    "--check-fsampler-route`):\n\n" + "".join(f"- {line}\n" for line in route.read_text().splitlines())
                    + "\n")
-    header += target_counts(rows) + "\n" + predictor_count(rows) + "\n\n"
+    header += target_counts(rows) + "\n" + default_vs_fewer(rows) + "\n" + predictor_count(rows) + "\n\n"
     text = (header + "## 25 and 50 steps, euler and dpmpp_2m: pack vs fewer steps vs best peer (PSNR dB)\n\n"
             + summary_table(rows) + "\n\n## Every configuration at ~40 / 60 / 80 % of the full step count in calls "
             "(PSNR dB)\n\n" + budget_table(rows) + "\n\n## Every row\n\n" + every_row(rows) + "\n")
