@@ -15,9 +15,10 @@ SPEED_THRESHOLD = "threshold (δ)"
 SPEED_FACTORS = {"1.25x": 1.25, "1.5x": 1.5, "2x": 2.0, "2.5x": 2.5, "3x": 3.0}  # choices may be added, never renamed
 SPEED_CHOICES = (SPEED_THRESHOLD, *SPEED_FACTORS)
 DEFAULT_SPEED = "2x"                # a newly placed node; a missing input means SPEED_THRESHOLD
-# See AdaptiveConfig.error_tolerance. The estimate stays below 0.03 on the ODE samplers measured
-# (bench/placement.py); ancestral/SDE samplers add fresh noise every step, their estimate is far
-# above 0.1, and at 0.5 a 2x plan on dpmpp_2m_sde destroyed the picture (13 dB): refused there.
+# See AdaptiveConfig.error_tolerance. The estimate stays at or below 0.05 where a speed may skip on
+# the ODE samplers measured (bench/results/placement.md). Ancestral/SDE samplers add fresh noise
+# every step and their estimate is far above 0.1; at 0.5 a 2x plan on dpmpp_2m_sde destroyed the
+# picture (13 dB). At 0.1 every such skip is refused.
 DEFAULT_ERROR_TOLERANCE = 0.1
 
 # Bounds shared by the node inputs and by validation; the names are the node input names.

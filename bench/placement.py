@@ -105,7 +105,8 @@ def study(bench: Bench, steps: int, sampler: str, scheduler: str, batch) -> dict
         predictors[name] = [m[name] for m in measured]
     out = {"config": f"{steps} {sampler} {scheduler}",
            "damage_db": {k: round(-10 * math.log10(v), 1) for k, v in damage.items()},
-           "spearman": {name: round(spearman(v, [damage[k] for k in window]), 2) for name, v in predictors.items()}}
+           "spearman": {name: round(spearman(v, [damage[k] for k in window]), 2) for name, v in predictors.items()},
+           "max_error_estimate": round(max(predictors["error estimate"]), 4)}  # against the tolerance
     for speed in SPEEDS:
         result = bench.sample(batch, "AdaptiveKSampler", **core, **PACK, per_sample=True, speed=speed)
         skipped = round(statistics.mean(m.count("□") for m in result.masks))
@@ -121,13 +122,14 @@ def report(rows: list[dict], prompts_count: int) -> str:
     lines = ["# Where skips cost the image: single-skip damage and what predicts it", "",
              f"Reference model, {prompts_count} prompts, cfg 3, quadratic noise reuse, warm-up 4, last step kept. "
              "Spearman rank correlation between the damage of skipping each step alone and each signal "
-             "(1 = ranks the steps exactly by their damage). Then the speed control against an oracle mask with "
+             "(1 = ranks the steps exactly by their damage), and the largest error estimate among the steps a speed may skip (the default tolerance refuses above 0.1). Then the speed control against an oracle mask with "
              "as many skips chosen from the measured damages (runs of at most 2). "
              "Command: `python3 scripts/dev.py run bench/placement.py`.", "",
-             "| config | " + " | ".join(names) + " | " + " | ".join(f"speed {s}: PSNR (oracle)" for s in SPEEDS) + " |",
-             "|---" * (1 + len(names) + len(SPEEDS)) + "|"]
+             "| config | " + " | ".join(names) + " | largest error estimate | "
+             + " | ".join(f"speed {s}: PSNR (oracle)" for s in SPEEDS) + " |",
+             "|---" * (2 + len(names) + len(SPEEDS)) + "|"]
     for row in rows:
-        cells = [f"{row['spearman'][n]:+.2f}" for n in names]
+        cells = [f"{row['spearman'][n]:+.2f}" for n in names] + [f"{row['max_error_estimate']:.3f}"]
         cells += [f"{row[s]['psnr']:.1f} dB ({row[s]['oracle_psnr']:.1f}) @ {row[s]['calls']:.1f} calls" for s in SPEEDS]
         lines.append(f"| {row['config']} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -166,6 +166,7 @@ def test_the_speed_plan_respects_warmup_tail_and_the_users_cmax():
     assert longest_run(plan) <= 2 and sum(plan) == most_skips(31, 2)  # Cmax caps the budget
     assert even_spread(10, 4) == [False, False, True, False, True, False, False, True, False, True]
     assert sum(plan_skips([1.0] * 1500, 700, 2)) == 700  # too long to plan: spread evenly
+    assert speed_plan(2.0, [5.0, 4.0, 3.0, 2.0, 1.0, 0.0], first=4, end=3, max_skip_steps=4) == [False] * 5
 
 
 def points_of(eps_of_sigma, sigmas: list[float]) -> list[NoisePoint]:
