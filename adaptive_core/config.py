@@ -17,8 +17,7 @@ SPEED_CHOICES = (SPEED_THRESHOLD, *SPEED_FACTORS)
 DEFAULT_SPEED = "2x"                # a newly placed node; a missing input means SPEED_THRESHOLD
 # See AdaptiveConfig.error_tolerance. The estimate stays at or below 0.05 where a speed may skip on
 # the ODE samplers measured (bench/results/placement.md). Ancestral/SDE samplers add fresh noise
-# every step and their estimate is far above 0.1; at 0.5 a 2x plan on dpmpp_2m_sde destroyed the
-# picture (13 dB). At 0.1 every such skip is refused.
+# every step and their estimate is above 0.1: every such skip is refused (bench/peers.py rows).
 DEFAULT_ERROR_TOLERANCE = 0.1
 
 # Bounds shared by the node inputs and by validation; the names are the node input names.

@@ -252,21 +252,27 @@ class AdaptiveRun:
         if not self.config.enabled or k < max(self.config.warmup_steps, 3) or k >= self.total_steps - tail \
                 or any(self.d[j] is None for j in (k, k - 1, k - 2)):
             return [False] * self.rows
-        d = self.d_history[:k + 1] if self.per_sample else self.d_history[:k + 1].mean(1, keepdim=True)
         if self.config.speed_factor is None:
-            in_a_row = self.in_a_row if self.per_sample else [max(self.in_a_row)]
-            skip = paper_skip(d, k, self.config.threshold, self._room(in_a_row, self.config.max_skip_steps, d))
-        else:
-            if self.plan is None:  # made here, once warm-up has shown the sampler's rhythm (its kept tail)
-                first = max(self.config.warmup_steps, 3)
-                self.plan = speed_plan(self.config.speed_factor, self.sigmas, first, self.total_steps - tail,
-                                       self.config.max_skip_steps)
-            if not self.plan[k]:
-                return [False] * self.rows  # nothing to check: no host sync this step
-            skip = self._prediction_gaps(k, d.shape[1]) <= self.config.error_tolerance
+            return self._paper_decision(k)
+        return self._planned_decision(k, tail)
+
+    def _paper_decision(self, k: int) -> list[bool]:
+        d = self.d_history[:k + 1] if self.per_sample else self.d_history[:k + 1].mean(1, keepdim=True)
+        in_a_row = self.in_a_row if self.per_sample else [max(self.in_a_row)]
+        skip = paper_skip(d, k, self.config.threshold, self._room(in_a_row, self.config.max_skip_steps, d))
         skip = skip.tolist()  # the one host sync of this step
-        if self.config.speed_factor is not None:
-            self.refused += skip.count(False)
+        return skip if self.per_sample else skip * self.rows
+
+    def _planned_decision(self, k: int, tail: int) -> list[bool]:
+        if self.plan is None:  # made here, once warm-up has shown the sampler's rhythm (its kept tail)
+            first = max(self.config.warmup_steps, 3)
+            self.plan = speed_plan(self.config.speed_factor, self.sigmas, first, self.total_steps - tail,
+                                   self.config.max_skip_steps)
+        if not self.plan[k]:
+            return [False] * self.rows  # nothing to check: no host sync this step
+        gaps = self._prediction_gaps(k, self.rows if self.per_sample else 1)
+        skip = (gaps <= self.config.error_tolerance).tolist()  # the one host sync of this step
+        self.refused += skip.count(False)
         return skip if self.per_sample else skip * self.rows
 
     @staticmethod
