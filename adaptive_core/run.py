@@ -253,27 +253,29 @@ class AdaptiveRun:
                 or any(self.d[j] is None for j in (k, k - 1, k - 2)):
             return [False] * self.rows
         if self.config.speed_factor is None:
-            return self._paper_decision(k)
-        return self._planned_decision(k, tail)
-
-    def _paper_decision(self, k: int) -> list[bool]:
-        d = self.d_history[:k + 1] if self.per_sample else self.d_history[:k + 1].mean(1, keepdim=True)
-        in_a_row = self.in_a_row if self.per_sample else [max(self.in_a_row)]
-        skip = paper_skip(d, k, self.config.threshold, self._room(in_a_row, self.config.max_skip_steps, d))
-        skip = skip.tolist()  # the one host sync of this step
+            skip = self._paper_skip(k).tolist()  # the one host sync of this step
+        else:
+            planned = self._planned_skip(k, tail)
+            if planned is None:
+                return [False] * self.rows  # the plan computes this step: no host sync
+            skip = planned.tolist()  # the one host sync of this step
+            self.refused += skip.count(False)
         return skip if self.per_sample else skip * self.rows
 
-    def _planned_decision(self, k: int, tail: int) -> list[bool]:
+    def _paper_skip(self, k: int) -> torch.Tensor:
+        d = self.d_history[:k + 1] if self.per_sample else self.d_history[:k + 1].mean(1, keepdim=True)
+        in_a_row = self.in_a_row if self.per_sample else [max(self.in_a_row)]
+        return paper_skip(d, k, self.config.threshold, self._room(in_a_row, self.config.max_skip_steps, d))
+
+    def _planned_skip(self, k: int, tail: int) -> torch.Tensor | None:
+        """The plan's skip at k, refused per row above the error tolerance; None: not planned."""
         if self.plan is None:  # made here, once warm-up has shown the sampler's rhythm (its kept tail)
             first = max(self.config.warmup_steps, 3)
             self.plan = speed_plan(self.config.speed_factor, self.sigmas, first, self.total_steps - tail,
                                    self.config.max_skip_steps)
         if not self.plan[k]:
-            return [False] * self.rows  # nothing to check: no host sync this step
-        gaps = self._prediction_gaps(k, self.rows if self.per_sample else 1)
-        skip = (gaps <= self.config.error_tolerance).tolist()  # the one host sync of this step
-        self.refused += skip.count(False)
-        return skip if self.per_sample else skip * self.rows
+            return None
+        return self._prediction_gaps(k, self.rows if self.per_sample else 1) <= self.config.error_tolerance
 
     @staticmethod
     def _room(in_a_row: list[int], cmax: int, like: torch.Tensor) -> torch.Tensor:
