@@ -86,13 +86,39 @@ def speed_plan(factor: float, sigmas: Sequence[float], first: int, end: int, max
     skips only in steps first..end-1 (after the warm-up, before the kept last steps), in the
     shortest runs that reach the budget (never beyond the user's Cmax, which caps the budget)."""
     steps = len(sigmas) - 1
+    return cheapest_skips(math.ceil(steps * (1.0 - 1.0 / factor) - 1e-9), sigmas, first, end, max_skip_steps)
+
+
+def cheapest_skips(wanted: int, sigmas: Sequence[float], first: int, end: int, max_skip_steps: int) -> list[bool]:
+    """`wanted` skipped steps between first and end-1 where `skip_cost` is least, in the shortest
+    runs that hold them (at most max_skip_steps in a row, which caps the count)."""
+    steps = len(sigmas) - 1
     end = max(end, first)
     slots = end - first
-    wanted = math.ceil(steps * (1.0 - 1.0 / factor) - 1e-9)
     in_a_row = next((m for m in range(1, max_skip_steps + 1) if most_skips(slots, m) >= wanted), max_skip_steps)
     count = min(wanted, most_skips(slots, in_a_row))
     window = plan_skips([skip_cost(sigmas, k) for k in range(first, end)], count, in_a_row)
     return [False] * first + window + [False] * (steps - end)
+
+
+def reuse_plan(factor: float, sigmas: Sequence[float], first: int, end: int, max_skip_steps: int,
+               period: int) -> tuple[list[bool], list[bool]]:
+    """(skipped steps, steps whose first evaluation is reused) for a sampler that evaluates the
+    model `period` times per step, the last of them at the next step's σ (heun): the first
+    evaluation of step k is then answered from that evaluation of step k-1, the same σ at a latent
+    a corrector apart, which costs far less than extrapolating in σ (bench/heun_reuse.py). Such
+    reuses save one call of `period` each and come first; whole steps are skipped (from
+    `cheapest_skips`) only where the budget needs more."""
+    steps = len(sigmas) - 1
+    wanted = math.ceil(steps * period * (1.0 - 1.0 / factor) - 1e-9)  # calls to save
+    slots = max(end - first, 0)
+    whole = cheapest_skips(math.ceil(max(wanted - slots, 0) / max(period - 1, 1)), sigmas, first, end,
+                           max_skip_steps)
+    reuse = [False] * steps
+    chosen = even_spread(slots, min(wanted, slots))
+    for k, take in zip(range(first, first + slots), chosen):
+        reuse[k] = take or wanted > slots
+    return whole, [r and not w for r, w in zip(reuse, whole)]
 
 
 def exact(t: torch.Tensor) -> torch.Tensor:

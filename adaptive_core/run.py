@@ -20,8 +20,8 @@ import torch
 
 from .config import AdaptiveConfig
 from .criterion import criterion_value
-from .decision import paper_skip, prediction_gap, speed_plan
-from .noise_cache import NoiseCache, implied_noise
+from .decision import paper_skip, prediction_gap, reuse_plan, speed_plan
+from .noise_cache import SAME_SIGMA_RTOL, NoiseCache, implied_noise
 from .step_clock import EvalPosition, StepClock
 from .trace import AdaptiveTrace, StepRecord
 
@@ -75,6 +75,12 @@ class AdaptiveRun:
         self.in_a_row: list[int] = []
         self.plan: list[bool] | None = None         # a speed's skip mask, made at its first decision
         self.refused = 0                            # planned skips (row-steps) the error estimate refused
+        # Samplers whose last evaluation of a step is at the next step's σ (heun): that slot, whose
+        # noise answers the next step's first evaluation; and the steps that only skip that one.
+        self.reuse_slot: int | None = None
+        self.reuse: list[bool] = []
+        self.reused_steps: set[int] = set()
+        self.eval_sigmas: dict[int, torch.Tensor] = {}  # σ of each evaluation until the plan is made
         self.step_inputs: dict[int, torch.Tensor] = {}          # first-evaluation input of recent steps
         self.current: EvalPosition | None = None
         self.latest_input: torch.Tensor | None = None
@@ -146,6 +152,8 @@ class AdaptiveRun:
             position = self.current
             calls = None if position is None else self.calls_by_eval[position.index]
             keys = list(chunk_keys) if calls is None else calls.call_keys(chunk_keys, position.slot)
+            if position is not None and self.plan is None and self.config.speed_factor is not None:
+                self.eval_sigmas.setdefault(position.index, sigma.reshape(-1)[:1])
             need = self._rows_to_compute(position, x, keys)
             if calls is not None and not need:
                 calls.cached_calls += 1
@@ -202,7 +210,12 @@ class AdaptiveRun:
             self.trace.per_sample = self.per_sample
             self.trace.kept_last_steps = self.clock.protected_tail(
                 0 if self.skip_path is not None else self.config.keep_last_steps)
+            if self.reused_steps:
+                self.trace.notes.append(
+                    f"{len(self.reused_steps)} steps reused the previous step's last model call (same σ) "
+                    "for their first one")
             self.cache.clear()
+            self.eval_sigmas.clear()
             self.step_inputs.clear()
             self.latest_input = None
             self.current = None
@@ -270,12 +283,40 @@ class AdaptiveRun:
     def _planned_skip(self, k: int, tail: int) -> torch.Tensor | None:
         """The plan's skip at k, refused per row above the error tolerance; None: not planned."""
         if self.plan is None:  # made here, once warm-up has shown the sampler's rhythm (its kept tail)
-            first = max(self.config.warmup_steps, 3)
-            self.plan = speed_plan(self.config.speed_factor, self.sigmas, first, self.total_steps - tail,
-                                   self.config.max_skip_steps)
+            self._make_plan(tail)
+        if self.reuse[k]:
+            self.reused_steps.add(k)
         if not self.plan[k]:
             return None
         return self._prediction_gaps(k, self.rows if self.per_sample else 1) <= self.config.error_tolerance
+
+    def _make_plan(self, tail: int) -> None:
+        first, end = max(self.config.warmup_steps, 3), self.total_steps - tail
+        self.reuse_slot = self._slot_at_next_sigma()
+        if self.reuse_slot is None:
+            self.plan = speed_plan(self.config.speed_factor, self.sigmas, first, end, self.config.max_skip_steps)
+            self.reuse = [False] * self.total_steps
+        else:
+            self.plan, self.reuse = reuse_plan(self.config.speed_factor, self.sigmas, first, end,
+                                               self.config.max_skip_steps, self.clock.period)
+        self.eval_sigmas.clear()
+
+    def _slot_at_next_sigma(self) -> int | None:
+        """The latest slot whose evaluation of step j was at σ_(j+1) in every warm-up step seen
+        (heun's corrector), or None. One host read of the warm-up's σ, once per run."""
+        if not self.clock.period or self.clock.period < 2 or self.clock.broken:
+            return None
+        seen = [(p.slot, p.step, self.eval_sigmas[p.index]) for p in self.clock.positions
+                if p.slot > 0 and p.index in self.eval_sigmas and p.step + 1 < len(self.sigmas)]
+        if not seen:
+            return None
+        values = torch.cat([sigma.float().to(seen[0][2].device) for _, _, sigma in seen]).tolist()
+        matches: dict[int, bool] = {}
+        for (slot, step, _), value in zip(seen, values):
+            target = self.sigmas[step + 1]
+            matches[slot] = matches.get(slot, True) and abs(value - target) <= SAME_SIGMA_RTOL * abs(target) \
+                and target > 0
+        return max((slot for slot, ok in matches.items() if ok), default=None)
 
     @staticmethod
     def _room(in_a_row: list[int], cmax: int, like: torch.Tensor) -> torch.Tensor:
@@ -284,9 +325,13 @@ class AdaptiveRun:
     def _prediction_gaps(self, k: int, columns: int) -> torch.Tensor:
         """The error estimate at step k's σ per row (mean over cond chunks; the batch's mean when
         the batch decides as one). Whole chunks at once unless per-sample histories differ."""
-        sigma, device = self.trace.steps[k].sigma, self.d_history.device
+        device = self.d_history.device
+        # what the skip extrapolates: the first evaluation's noise to σ_k, or with a reuse slot
+        # (whose newest point is at σ_k itself) that slot's noise to σ_(k+1)
+        slot = self.reuse_slot or 0
+        sigma = self.sigmas[k + 1] if self.reuse_slot is not None else self.sigmas[k]
         per_key = []
-        for points in self.cache.newest_points(0):
+        for points in self.cache.newest_points(slot):
             if all(p.rows is None for p in points) and points[-1].eps.shape[0] == self.rows:
                 per_key.append(prediction_gap(points, sigma).to(device))
             else:
@@ -315,7 +360,9 @@ class AdaptiveRun:
         if position is None or not self.skipping_allowed or position.step >= self.total_steps \
                 or rows != self.rows:
             return everything
-        skipped = [row for row in everything if self._row_skipped(position.step, row)]
+        reused = position.slot == 0 and position.step in self.reused_steps
+        skipped = [row for row in everything if reused or self._row_skipped(position.step, row)]
+        keys = [self._answer_key(key, position.slot) for key in keys]
         chunk = x[:rows]
         if len(skipped) == rows and all(self.cache.can_answer(key, chunk) for key in keys):
             return []  # the common case: the whole call is answered from the cache
@@ -326,6 +373,7 @@ class AdaptiveRun:
         """x̂0 for every chunk from the cache, whole chunks at a time; rows in `fill_rows` are
         left as x (the caller computes them)."""
         rows = x.shape[0] // len(keys)
+        keys = [self._answer_key(key, key[-1]) for key in keys]
         sigma = sigma.reshape(-1)
         if sigma.numel() == 1:
             sigma = sigma.expand(x.shape[0])
@@ -360,6 +408,13 @@ class AdaptiveRun:
             else:
                 self.cache.store(key, chunk_sigma.index_select(0, picked.to(chunk_sigma.device)),
                                  chunk_eps.index_select(0, picked), index, rows=computed, chunk_rows=rows)
+
+    def _answer_key(self, key: tuple, slot: int) -> tuple:
+        """A step's first evaluation is answered from the reuse slot's noise (its newest point is
+        at this very σ when the previous step computed it), other slots from their own."""
+        if self.reuse_slot is None or slot != 0:
+            return key
+        return key[:-1] + (self.reuse_slot,)
 
     def _out_channels(self, keys, chunk: torch.Tensor) -> int:
         for key in keys:

@@ -101,8 +101,10 @@ class Bench:
         images = (out[0]["samples"][:, 0].float().clamp(-1, 1) + 1) / 2
         if len(out) > 1:  # an Adaptive trace: each row's calls from its own mask
             trace = out[1]
-            per_step = [s.model_calls + s.cached_calls for s in trace.steps]
-            calls = [float(sum(n for n, computed in zip(per_step, row) if computed)) for row in trace.rows]
+            # a computed row ran in every real call of its step (a step that reused its first call
+            # from the previous step still made its other calls); skipped rows in none
+            calls = [float(sum(s.model_calls for s, computed in zip(trace.steps, row) if computed))
+                     for row in trace.rows]
             return BatchResult(images, calls, seconds, trace.row_mask_texts(), trace)
         return BatchResult(images, [float(counter[0])] * len(batch), seconds, [""] * len(batch))
 

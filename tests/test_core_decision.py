@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from adaptive_core import AdaptiveConfig, AdaptiveRun, should_skip
-from adaptive_core.decision import RUN_GROWTH, even_spread, most_skips, plan_skips, prediction_gap, skip_cost, speed_plan
+from adaptive_core.decision import (RUN_GROWTH, cheapest_skips, even_spread, most_skips, plan_skips, prediction_gap,
+                                    reuse_plan, skip_cost, speed_plan)
 from adaptive_core.noise_cache import NoisePoint, row_sigma
 
 PAPER = dict(noise_reuse="hold", max_skip_steps=4, keep_last_steps=0)
@@ -278,3 +279,15 @@ def test_a_stochastic_sampler_gets_its_planned_skips_refused_and_a_note():
     fresh, notes = run_with_fresh_noise(config, fresh=True)
     assert not any(fresh)  # the same plan, every skip refused: the picture is KSampler's
     assert len(notes) == 1 and notes[0].startswith("10 planned skips refused") and "SDE" in notes[0]
+
+
+def test_the_reuse_plan_spends_reuses_first_and_skips_whole_steps_only_beyond_them():
+    sigmas = [14.6 * (1 - i / 25) ** 3 for i in range(25)] + [0.0]
+    for factor, saved in ((1.5, 17), (2.0, 25), (2.5, 30)):
+        whole, reuse = reuse_plan(factor, sigmas, first=4, end=23, max_skip_steps=4, period=2)
+        assert not any(w and r for w, r in zip(whole, reuse))
+        assert not any(whole[:4] + reuse[:4] + whole[23:] + reuse[23:])
+        assert sum(reuse) + 2 * sum(whole) >= math.ceil(50 * (1 - 1 / factor) - 1e-9)
+        assert sum(whole) == 0 if saved <= 19 else sum(whole) > 0
+    whole, reuse = reuse_plan(2.0, sigmas, first=4, end=23, max_skip_steps=4, period=2)
+    assert whole == cheapest_skips(sum(whole), sigmas, 4, 23, 4)  # where whole skips cost least

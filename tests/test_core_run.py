@@ -87,3 +87,55 @@ def test_finish_drops_every_tensor_and_keeps_the_record():
     assert run.cache._points == {} and run.step_inputs == {} and run.latest_input is None
     assert trace.total_steps == len(SIGMAS) - 1
     assert trace.steps[5].d is not None and trace.steps[0].d is None
+
+
+def noise_of_x(sigma: float, x: torch.Tensor) -> torch.Tensor:
+    """A 'model' whose noise depends on the latent too: a reused call is told from a recomputed one."""
+    return torch.tanh(x / (1.0 + sigma)) + 0.1 * sigma
+
+
+def two_call_sampler(run: AdaptiveRun, second_sigma, seen: list) -> None:
+    """heun's rhythm (2 evaluations per step, 1 in the last) with the second at second_sigma(s, s_next);
+    `seen` gets (step, slot, σ, x, denoised) of every evaluation."""
+    x = torch.ones(2, 2, 4, 4) * SIGMAS[0]
+    for i in range(len(SIGMAS) - 1):
+        s, s_next = SIGMAS[i], SIGMAS[i + 1]
+        run.begin_evaluation(x)
+        den = call(run, x, s, noise_of_x, [])
+        seen.append((i, 0, s, x, den))
+        run.on_step(i)
+        d = (x - den) / s
+        if s_next == 0:
+            x = x + d * (s_next - s)
+            continue
+        s_mid = second_sigma(s, s_next)
+        x_mid = x + d * (s_mid - s)
+        run.begin_evaluation(x_mid)
+        den_mid = call(run, x_mid, s_mid, noise_of_x, [])
+        seen.append((i, 1, s_mid, x_mid, den_mid))
+        x = x + ((d + (x_mid - den_mid) / s_mid) / 2) * (s_next - s)
+
+
+def test_heun_at_a_speed_answers_a_steps_first_call_with_the_previous_steps_last_noise():
+    run = AdaptiveRun(AdaptiveConfig(threshold=0.01, speed="1.5x"), SIGMAS)
+    seen: list = []
+    two_call_sampler(run, lambda s, s_next: s_next, seen)
+    trace = run.finish()
+    reused = [k for k, s in enumerate(trace.steps) if s.computed and s.cached_calls == 1 and s.model_calls == 1]
+    assert len(reused) >= 8 and trace.skipped_steps == 0  # 1.5x fits in reuses alone
+    assert trace.model_calls == 2 * len(SIGMAS) - 3 - len(reused)
+    assert any("reused the previous step's last model call" in note for note in trace.notes)
+    corrector = {step: (x, den) for step, slot, _, x, den in seen if slot == 1}
+    for step, slot, sigma, x, den in seen:
+        if slot == 0 and step in reused:  # x̂0 = x - σ ε(x̃_k, σ_k): the same σ, the corrector's latent
+            x_prev, den_prev = corrector[step - 1]
+            torch.testing.assert_close(den, x - (x_prev - den_prev), rtol=1e-5, atol=1e-5)
+            assert not torch.allclose(den, x - sigma * noise_of_x(sigma, x))
+
+
+def test_a_midpoint_sampler_gets_no_reuse_and_skips_whole_steps():
+    run = AdaptiveRun(AdaptiveConfig(threshold=0.01, speed="2x"), SIGMAS)
+    two_call_sampler(run, lambda s, s_next: (s * s_next) ** 0.5, [])  # dpm_2's second call
+    trace = run.finish()
+    assert trace.skipped_steps >= 8 and not any("reused" in note for note in trace.notes)
+    assert all(s.cached_calls in (0, 2) for s in trace.steps)

@@ -65,3 +65,15 @@ def test_a_bad_speed_never_reaches_the_sampler(comfy):
                                                "warmup_steps": 4, "keep_last_steps": 1, "noise_reuse": "linear",
                                                "per_sample": False, "speed": "fast"})
     assert counter.calls == 0
+
+
+@pytest.mark.parametrize("sampler, reuses", [("heun", True), ("dpm_2", False)])
+def test_heun_reuses_its_corrector_call_and_a_midpoint_sampler_does_not(comfy, sampler, reuses):
+    inputs = fixture("sd15")
+    with count_diffusion_calls(inputs["model"]) as counter:
+        samples, trace = adaptive(comfy, inputs, steps=STEPS, threshold=0.01, speed="1.5x", sampler_name=sampler)
+    assert counter.calls == trace.model_calls and torch.isfinite(samples).all()
+    full_calls = 2 * STEPS - 1  # two calls a step, one in the last
+    assert trace.model_calls <= full_calls / 1.5 + 1
+    assert any("reused the previous step's last model call" in note for note in trace.notes) == reuses
+    assert (trace.skipped_steps == 0) == reuses  # 1.5x fits in reuses alone; dpm_2 skips whole steps
