@@ -14,6 +14,8 @@ Two modes:
   (bench/compare_runs.py). The run still watches
   itself: a planned skip whose embedded error estimate (the gap between the quadratic and linear
   noise predictions at the step's σ, relative to |ε|) exceeds the tolerance is refused.
+  Samplers whose last call of a step is at the next step's σ (heun) first spend the budget on
+  `reuse_plan`'s reuses: a step's first call answered from that call, one call saved each.
 """
 from __future__ import annotations
 
