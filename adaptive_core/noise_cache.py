@@ -190,6 +190,24 @@ class NoiseCache:
         """The points that cover one chunk row, narrowed to it (per-sample histories differ)."""
         return [NoiseCache._rows_of(p, [row], p.eps.device) for p in points if p.covers(row)]
 
+    def backtest(self, target: Hashable, source: Hashable) -> torch.Tensor | None:
+        """How far `source`'s points older than `target`'s newest point would have answered that
+        point: |ε̂ - ε| / |ε| per row (whole-chunk points only; None without them). No host sync."""
+        targets, sources = self._points.get(target), self._points.get(source)
+        if not targets or not sources or targets[-1].rows is not None:
+            return None
+        newest = targets[-1]
+        older = [p for p in sources if p.tag < newest.tag and p.rows is None]
+        if not older:
+            return None
+        eps = extrapolate(older[-self.needed:], newest.sigma, self.mode)
+        rows = eps.shape[0]
+        return (eps - newest.eps).float().reshape(rows, -1).norm(dim=1) / \
+            newest.eps.float().reshape(rows, -1).norm(dim=1).clamp_min(1e-12)
+
+    def keys_at_slot(self, slot: int) -> list:
+        return [key for key in self._points if key[-1] == slot]
+
     def output_channels(self, key: Hashable) -> int:
         return self._points[key][-1].eps.shape[1]
 

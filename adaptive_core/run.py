@@ -12,6 +12,7 @@ call computes only the rows that need it (each row's cond and uncond together). 
 """
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass, field
 from typing import Callable, Hashable, Sequence
@@ -75,8 +76,8 @@ class AdaptiveRun:
         self.in_a_row: list[int] = []
         self.plan: list[bool] | None = None         # a speed's skip mask, made at its first decision
         self.refused = 0                            # planned skips (row-steps) the error estimate refused
-        # Samplers whose last evaluation of a step is at the next step's σ (heun): that slot, whose
-        # noise answers the next step's first evaluation; and the steps that only skip that one.
+        # Samplers that call the model 2+ times a step: the slot whose noise answers the next step's
+        # first call (heun's at that very σ), and the steps that skip only that first call.
         self.reuse_slot: int | None = None
         self.reuse: list[bool] = []
         self.reused_steps: set[int] = set()
@@ -212,8 +213,8 @@ class AdaptiveRun:
                 0 if self.skip_path is not None else self.config.keep_last_steps)
             if self.reused_steps:
                 self.trace.notes.append(
-                    f"{len(self.reused_steps)} steps reused the previous step's last model call (same σ) "
-                    "for their first one")
+                    f"{len(self.reused_steps)} steps skipped only their first model call (its noise came from "
+                    "the previous step's later call)")
             self.cache.clear()
             self.eval_sigmas.clear()
             self.step_inputs.clear()
@@ -273,6 +274,10 @@ class AdaptiveRun:
                 return [False] * self.rows  # the plan computes this step: no host sync
             skip = planned.tolist()  # the one host sync of this step
             self.refused += skip.count(False)
+            if self.reuse[k]:  # only the first call is skipped, and only if every row allows it
+                if all(skip):
+                    self.reused_steps.add(k)
+                return [False] * self.rows
         return skip if self.per_sample else skip * self.rows
 
     def _paper_skip(self, k: int) -> torch.Tensor:
@@ -284,39 +289,58 @@ class AdaptiveRun:
         """The plan's skip at k, refused per row above the error tolerance; None: not planned."""
         if self.plan is None:  # made here, once warm-up has shown the sampler's rhythm (its kept tail)
             self._make_plan(tail)
-        if self.reuse[k]:
-            self.reused_steps.add(k)
-        if not self.plan[k]:
+        if not (self.plan[k] or self.reuse[k]):
             return None
         return self._prediction_gaps(k, self.rows if self.per_sample else 1) <= self.config.error_tolerance
 
     def _make_plan(self, tail: int) -> None:
+        """The speed's plan, made at the first decision. With 2+ calls a step, the warm-up's last
+        first call is first compared with its answer from the previous step's later call: if even
+        that near prediction misses by more than the error tolerance (ancestral/SDE samplers add
+        fresh noise in between), farther ones would too, and nothing is planned."""
         first, end = max(self.config.warmup_steps, 3), self.total_steps - tail
-        self.reuse_slot = self._slot_at_next_sigma()
-        if self.reuse_slot is None:
+        period = self.clock.period if self.clock.period and not self.clock.broken else 1
+        self.reuse = [False] * self.total_steps
+        if period < 2:
             self.plan = speed_plan(self.config.speed_factor, self.sigmas, first, end, self.config.max_skip_steps)
-            self.reuse = [False] * self.total_steps
         else:
-            self.plan, self.reuse = reuse_plan(self.config.speed_factor, self.sigmas, first, end,
-                                               self.config.max_skip_steps, self.clock.period)
+            slot, miss = self._reuse_slot(period)
+            if miss <= self.config.error_tolerance:
+                self.reuse_slot = slot
+                self.plan, self.reuse = reuse_plan(self.config.speed_factor, self.sigmas, first, end,
+                                                   self.config.max_skip_steps, period)
+            else:
+                self.plan = [False] * self.total_steps
+                self.trace.notes.append(
+                    f"no skips: the warm-up's last step missed the noise of its first model call by {miss:.2f} "
+                    f"(relative, tolerance {self.config.error_tolerance:g}) even from the call just before it; "
+                    "ancestral/SDE samplers add fresh noise every step")
         self.eval_sigmas.clear()
 
-    def _slot_at_next_sigma(self) -> int | None:
-        """The latest slot whose evaluation of step j was at σ_(j+1) in every warm-up step seen
-        (heun's corrector), or None. One host read of the warm-up's σ, once per run."""
-        if not self.clock.period or self.clock.period < 2 or self.clock.broken:
-            return None
+    def _reuse_slot(self, period: int) -> tuple[int, float]:
+        """For a sampler with 2+ calls a step: the slot whose noise answers the next step's first
+        call, and how far that answer missed the warm-up's last first call (relative). The slot is
+        the latest whose call of step j was at σ_(j+1) in every warm-up step (heun's corrector:
+        that very σ), else the last (dpm_2's midpoint, extrapolated to σ_k). One host read, once."""
         seen = [(p.slot, p.step, self.eval_sigmas[p.index]) for p in self.clock.positions
                 if p.slot > 0 and p.index in self.eval_sigmas and p.step + 1 < len(self.sigmas)]
-        if not seen:
-            return None
-        values = torch.cat([sigma.float().to(seen[0][2].device) for _, _, sigma in seen]).tolist()
+        misses = [self._prediction_miss(slot) for slot in range(1, period)]
+        device = self.d_history.device
+        values = torch.cat([sigma.float().to(device).reshape(-1) for _, _, sigma in seen]
+                           + [miss.to(device).reshape(1) for miss in misses]).tolist()
         matches: dict[int, bool] = {}
         for (slot, step, _), value in zip(seen, values):
             target = self.sigmas[step + 1]
-            matches[slot] = matches.get(slot, True) and abs(value - target) <= SAME_SIGMA_RTOL * abs(target) \
-                and target > 0
-        return max((slot for slot, ok in matches.items() if ok), default=None)
+            matches[slot] = matches.get(slot, True) and target > 0 and abs(value - target) <= SAME_SIGMA_RTOL * target
+        slot = max((slot for slot, ok in matches.items() if ok), default=period - 1)
+        return slot, values[len(seen) + slot - 1]
+
+    def _prediction_miss(self, slot: int) -> torch.Tensor:
+        """The largest relative miss (over cond chunks and rows) of answering the newest first call
+        from `slot`'s earlier calls; inf where nothing could be tried."""
+        tried = [self.cache.backtest(key, key[:-1] + (slot,)) for key in self.cache.keys_at_slot(0)]
+        tried = [miss.max().reshape(1) for miss in tried if miss is not None]
+        return torch.cat(tried).max() if tried else torch.tensor(math.inf)
 
     @staticmethod
     def _room(in_a_row: list[int], cmax: int, like: torch.Tensor) -> torch.Tensor:

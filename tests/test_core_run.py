@@ -94,14 +94,17 @@ def noise_of_x(sigma: float, x: torch.Tensor) -> torch.Tensor:
     return torch.tanh(x / (1.0 + sigma)) + 0.1 * sigma
 
 
-def two_call_sampler(run: AdaptiveRun, second_sigma, seen: list) -> None:
+def two_call_sampler(run: AdaptiveRun, second_sigma, seen: list, eps_fn=None, fresh_noise: float = 0.0) -> torch.Tensor:
     """heun's rhythm (2 evaluations per step, 1 in the last) with the second at second_sigma(s, s_next);
-    `seen` gets (step, slot, σ, x, denoised) of every evaluation."""
+    `seen` gets (step, slot, σ, x, denoised) of every evaluation; fresh_noise > 0 adds new noise
+    after every step, as ancestral samplers do."""
+    eps_fn = eps_fn or noise_of_x
+    generator = torch.Generator().manual_seed(0)
     x = torch.ones(2, 2, 4, 4) * SIGMAS[0]
     for i in range(len(SIGMAS) - 1):
         s, s_next = SIGMAS[i], SIGMAS[i + 1]
         run.begin_evaluation(x)
-        den = call(run, x, s, noise_of_x, [])
+        den = call(run, x, s, eps_fn, [])
         seen.append((i, 0, s, x, den))
         run.on_step(i)
         d = (x - den) / s
@@ -111,9 +114,15 @@ def two_call_sampler(run: AdaptiveRun, second_sigma, seen: list) -> None:
         s_mid = second_sigma(s, s_next)
         x_mid = x + d * (s_mid - s)
         run.begin_evaluation(x_mid)
-        den_mid = call(run, x_mid, s_mid, noise_of_x, [])
+        den_mid = call(run, x_mid, s_mid, eps_fn, [])
         seen.append((i, 1, s_mid, x_mid, den_mid))
         x = x + ((d + (x_mid - den_mid) / s_mid) / 2) * (s_next - s)
+        x = x + fresh_noise * s_next * torch.randn(x.shape, generator=generator)
+    return x
+
+
+def reused_steps(trace) -> list[int]:
+    return [k for k, s in enumerate(trace.steps) if s.computed and s.cached_calls == 1 and s.model_calls == 1]
 
 
 def test_heun_at_a_speed_answers_a_steps_first_call_with_the_previous_steps_last_noise():
@@ -121,10 +130,10 @@ def test_heun_at_a_speed_answers_a_steps_first_call_with_the_previous_steps_last
     seen: list = []
     two_call_sampler(run, lambda s, s_next: s_next, seen)
     trace = run.finish()
-    reused = [k for k, s in enumerate(trace.steps) if s.computed and s.cached_calls == 1 and s.model_calls == 1]
+    reused = reused_steps(trace)
     assert len(reused) >= 8 and trace.skipped_steps == 0  # 1.5x fits in reuses alone
     assert trace.model_calls == 2 * len(SIGMAS) - 3 - len(reused)
-    assert any("reused the previous step's last model call" in note for note in trace.notes)
+    assert any(f"{len(reused)} steps skipped only their first model call" in note for note in trace.notes)
     corrector = {step: (x, den) for step, slot, _, x, den in seen if slot == 1}
     for step, slot, sigma, x, den in seen:
         if slot == 0 and step in reused:  # x̂0 = x - σ ε(x̃_k, σ_k): the same σ, the corrector's latent
@@ -133,9 +142,21 @@ def test_heun_at_a_speed_answers_a_steps_first_call_with_the_previous_steps_last
             assert not torch.allclose(den, x - sigma * noise_of_x(sigma, x))
 
 
-def test_a_midpoint_sampler_gets_no_reuse_and_skips_whole_steps():
-    run = AdaptiveRun(AdaptiveConfig(threshold=0.01, speed="2x"), SIGMAS)
-    two_call_sampler(run, lambda s, s_next: (s * s_next) ** 0.5, [])  # dpm_2's second call
+def test_a_midpoint_sampler_answers_the_first_call_from_its_midpoint_calls():
+    def midpoint(s, s_next):  # dpm_2's second call
+        return (s * s_next) ** 0.5
+    full = two_call_sampler(AdaptiveRun(AdaptiveConfig(threshold=0.0), SIGMAS), midpoint, [], noise_linear_in_sigma)
+    run = AdaptiveRun(AdaptiveConfig(threshold=0.01, speed="1.5x", noise_reuse="linear"), SIGMAS)
+    fast = two_call_sampler(run, midpoint, [], noise_linear_in_sigma)
     trace = run.finish()
-    assert trace.skipped_steps >= 8 and not any("reused" in note for note in trace.notes)
-    assert all(s.cached_calls in (0, 2) for s in trace.steps)
+    assert len(reused_steps(trace)) >= 8 and trace.skipped_steps == 0
+    torch.testing.assert_close(fast, full, rtol=1e-5, atol=1e-5)  # linear noise: the midpoints extrapolate it exactly
+
+
+def test_fresh_noise_every_step_refuses_the_reuses_too():
+    run = AdaptiveRun(AdaptiveConfig(threshold=0.01, speed="2x"), SIGMAS)
+    two_call_sampler(run, lambda s, s_next: s_next, [], fresh_noise=0.5)
+    trace = run.finish()
+    assert trace.skipped_steps == 0 and reused_steps(trace) == []
+    assert trace.model_calls == 2 * len(SIGMAS) - 3
+    assert any(note.startswith("no skips: the warm-up's last step missed") for note in trace.notes)
