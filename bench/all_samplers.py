@@ -52,7 +52,7 @@ def study(bench: Bench, sampler: str, scheduler: str, steps: int, batch) -> dict
     calls = statistics.mean(pack.model_calls)
     baseline = interpolate(fewer, calls)
     return {"sampler": sampler, "scheduler": scheduler, "full_calls": full.model_calls[0], "calls": calls,
-            "psnr": score(pack), "fewer": baseline, "notes": "; ".join(n.split(":")[0] for n in pack.trace.notes)}
+            "psnr": score(pack), "fewer": baseline, "notes": " / ".join(n.split(";")[0] for n in pack.trace.notes)}
 
 
 def report(rows: list[dict], steps: int, prompts_count: int) -> str:
