@@ -67,12 +67,13 @@ def test_a_bad_speed_never_reaches_the_sampler(comfy):
     assert counter.calls == 0
 
 
-@pytest.mark.parametrize("sampler", ["heun", "dpm_2"])
-def test_two_call_samplers_skip_only_the_first_call_where_the_budget_allows(comfy, sampler):
+@pytest.mark.parametrize("sampler, per_sample", [("heun", False), ("heun", True), ("dpm_2", False)])
+def test_two_call_samplers_skip_only_the_first_call_where_the_budget_allows(comfy, sampler, per_sample):
     from test_per_sample import digits_batch  # the trained reference model: a smooth noise to predict
     inputs = digits_batch(comfy, [3, 7])
     with count_diffusion_calls(inputs["model"]) as counter:
-        samples, trace = adaptive(comfy, inputs, steps=STEPS, threshold=0.01, speed="1.5x", sampler_name=sampler)
+        samples, trace = adaptive(comfy, inputs, steps=STEPS, threshold=0.01, speed="1.5x", sampler_name=sampler,
+                                  per_sample=per_sample)
     assert counter.calls == trace.model_calls and torch.isfinite(samples).all()
     full_calls = 2 * STEPS - 1  # two calls a step, one in the last
     assert trace.model_calls <= full_calls / 1.5 + 1
