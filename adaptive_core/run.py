@@ -350,8 +350,8 @@ class AdaptiveRun:
         """The error estimate at step k's σ per row (mean over cond chunks; the batch's mean when
         the batch decides as one). Whole chunks at once unless per-sample histories differ."""
         device = self.d_history.device
-        # what the skip extrapolates: the first evaluation's noise to σ_k, or with a reuse slot
-        # (whose newest point is at σ_k itself) that slot's noise to σ_(k+1)
+        # what the skip extrapolates: the first call's noise to σ_k, or with a reuse slot (which
+        # answers the first call) that slot's noise on to σ_(k+1)
         slot = self.reuse_slot or 0
         sigma = self.sigmas[k + 1] if self.reuse_slot is not None else self.sigmas[k]
         per_key = []
