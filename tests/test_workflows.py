@@ -154,7 +154,7 @@ def test_note_says_where_each_model_goes_and_what_the_settings_do(name):
     text = "\n".join(notes)
     for folder, file_name in MODEL_FILES[name]:
         assert f"ComfyUI/models/{folder}/{file_name}" in text
-    for words in ("threshold (δ)", "max_skip_steps (Cmax)", "0 turns skipping off", "ComfyUI 0.3.75"):
+    for words in ("threshold (δ)", "max_skip_steps (Cmax)", "0 turns skipping off", "ComfyUI 0.33.0", "ComfyUI 0.3.75"):
         assert words in text
 
 

@@ -23,7 +23,8 @@ import tomllib
 
 HERE = Path(__file__).resolve().parent
 PYPROJECT = HERE.parent / "pyproject.toml"
-HOST_VERSION = "0.3.75"  # the ComfyUI these workflows are tested against
+HOST_VERSION = "0.3.75"  # the oldest ComfyUI these workflows are tested against
+NEWEST_VERSION = "0.33.0"  # and the newest
 UI_VERSION = 0.4
 TRACE = "ADAPTIVE_TRACE"
 OUR_NODES = {"AdaptiveKSampler", "AdaptiveKSamplerAdvanced", "AdaptiveDiffusionPatch",
@@ -249,7 +250,7 @@ The ComfyUI log prints one line per run, e.g.
 "AdaptiveDiffusion: computed 24/50 steps, 26 skipped (2.08x fewer model calls)"."""
 
 VERSION_TEXT = f"""\
-Built and tested with ComfyUI {HOST_VERSION} (frontend 1.32)."""
+Tested with ComfyUI {NEWEST_VERSION} (frontend 1.49) and ComfyUI {HOST_VERSION} (frontend 1.32)."""
 
 
 def model_lines(*models: tuple[str, str, str]) -> str:
@@ -274,8 +275,8 @@ def note_text(title: str, intro: str, models: list[tuple[str, str, str]], extra:
             f"{prose(SETTINGS_TEXT)}\n\n{prose(VERSION_TEXT)}\n{prose(renames)}")
 
 
-SDXL_RENAMES = """\
-Newer ComfyUI: none of these nodes was renamed as far as we checked; the Int node (PrimitiveInt)
+SDXL_RENAMES = f"""\
+ComfyUI {NEWEST_VERSION}: none of these nodes was renamed; the Int node (PrimitiveInt)
 is still there, and newer versions set its control_after_generate to "fixed" by default."""
 
 WAN_RENAMES = """\
