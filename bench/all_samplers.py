@@ -23,19 +23,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.harness import Bench, prompts, psnr  # noqa: E402
+from bench.report import interpolate  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULTS = dict(threshold=0.01, max_skip_steps=4, warmup_steps=4, keep_last_steps=1, noise_reuse="quadratic",
                 per_sample=False, speed="2x")
-
-
-def interpolate(curve: list[tuple[float, float]], calls: float) -> float | None:
-    """PSNR of fewer steps at `calls`, linear between the neighbouring step counts."""
-    curve = sorted(curve)
-    for (c0, p0), (c1, p1) in zip(curve, curve[1:]):
-        if c0 <= calls <= c1:
-            return p0 if c1 == c0 else p0 + (p1 - p0) * (calls - c0) / (c1 - c0)
-    return None
 
 
 def study(bench: Bench, sampler: str, scheduler: str, steps: int, batch) -> dict:
