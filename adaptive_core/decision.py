@@ -14,8 +14,8 @@ Two modes:
   (bench/compare_runs.py). The run still watches
   itself: a planned skip whose embedded error estimate (the gap between the quadratic and linear
   noise predictions at the step's σ, relative to |ε|) exceeds the tolerance is refused.
-  Samplers whose last call of a step is at the next step's σ (heun) first spend the budget on
-  `reuse_plan`'s reuses: a step's first call answered from that call, one call saved each.
+  Samplers with 2+ calls a step (heun, dpm_2) first spend the budget on `reuse_plan`'s reuses:
+  a step's first call answered from the previous step's later call, one call saved each.
 """
 from __future__ import annotations
 
@@ -105,21 +105,18 @@ def cheapest_skips(wanted: int, sigmas: Sequence[float], first: int, end: int, m
 
 def reuse_plan(factor: float, sigmas: Sequence[float], first: int, end: int, max_skip_steps: int,
                period: int) -> tuple[list[bool], list[bool]]:
-    """(skipped steps, steps whose first evaluation is reused) for a sampler that evaluates the
-    model `period` times per step, the last of them at the next step's σ (heun): the first
-    evaluation of step k is then answered from that evaluation of step k-1, the same σ at a latent
-    a corrector apart, which costs far less than extrapolating in σ (bench/heun_reuse.py). Such
-    reuses save one call of `period` each and come first; whole steps are skipped (from
-    `cheapest_skips`) only where the budget needs more."""
+    """(skipped steps, steps whose first call is reused) for a sampler that calls the model
+    `period` times a step: the first call of step k is answered from a later call of step k-1
+    (heun's is at σ_k itself, a corrector away; dpm_2's midpoint is extrapolated), which costs far
+    less than a skipped step (bench/heun_reuse.py). Such reuses save one call of `period` each and
+    come first; whole steps are skipped (from `cheapest_skips`) only where the budget needs more."""
     steps = len(sigmas) - 1
     wanted = math.ceil(steps * period * (1.0 - 1.0 / factor) - 1e-9)  # calls to save
     slots = max(end - first, 0)
     whole = cheapest_skips(math.ceil(max(wanted - slots, 0) / max(period - 1, 1)), sigmas, first, end,
                            max_skip_steps)
-    reuse = [False] * steps
-    chosen = even_spread(slots, min(wanted, slots))
-    for k, take in zip(range(first, first + slots), chosen):
-        reuse[k] = take or wanted > slots
+    chosen = [True] * slots if wanted > slots else even_spread(slots, wanted)
+    reuse = [False] * first + chosen + [False] * (steps - first - slots)
     return whole, [r and not w for r, w in zip(reuse, whole)]
 
 

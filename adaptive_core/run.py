@@ -386,7 +386,7 @@ class AdaptiveRun:
             return everything
         reused = position.slot == 0 and position.step in self.reused_steps
         skipped = [row for row in everything if reused or self._row_skipped(position.step, row)]
-        keys = [self._answer_key(key, position.slot) for key in keys]
+        keys = [self._answer_key(key) for key in keys]
         chunk = x[:rows]
         if len(skipped) == rows and all(self.cache.can_answer(key, chunk) for key in keys):
             return []  # the common case: the whole call is answered from the cache
@@ -397,7 +397,7 @@ class AdaptiveRun:
         """x̂0 for every chunk from the cache, whole chunks at a time; rows in `fill_rows` are
         left as x (the caller computes them)."""
         rows = x.shape[0] // len(keys)
-        keys = [self._answer_key(key, key[-1]) for key in keys]
+        keys = [self._answer_key(key) for key in keys]
         sigma = sigma.reshape(-1)
         if sigma.numel() == 1:
             sigma = sigma.expand(x.shape[0])
@@ -433,10 +433,10 @@ class AdaptiveRun:
                 self.cache.store(key, chunk_sigma.index_select(0, picked.to(chunk_sigma.device)),
                                  chunk_eps.index_select(0, picked), index, rows=computed, chunk_rows=rows)
 
-    def _answer_key(self, key: tuple, slot: int) -> tuple:
-        """A step's first evaluation is answered from the reuse slot's noise (its newest point is
-        at this very σ when the previous step computed it), other slots from their own."""
-        if self.reuse_slot is None or slot != 0:
+    def _answer_key(self, key: tuple) -> tuple:
+        """A step's first call (slot 0, the key's last part) is answered from the reuse slot's
+        noise (heun's newest point is at this very σ), other slots from their own."""
+        if self.reuse_slot is None or key[-1] != 0:
             return key
         return key[:-1] + (self.reuse_slot,)
 
