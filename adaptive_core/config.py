@@ -45,8 +45,8 @@ class AdaptiveConfig:
     speed: SPEED_THRESHOLD = decide with δ alone (the paper's rule); "1.25x" … "3x" = skip
         about that share of the steps, spread out (at most a few in a row), at the steps where the
         σ schedule makes a skip cheapest (decision.speed_plan; threshold > 0 only switches it on).
-        heun-type samplers first answer a step's first call from the previous step's last call at
-        the same σ (decision.reuse_plan), one call saved each.
+        Samplers with 2+ calls a step (heun, dpm_2) first answer a step's first call from the
+        previous step's later call (decision.reuse_plan), one call saved each.
     error_tolerance: with a speed, a planned skip is refused when the embedded error estimate (the gap
         between the quadratic and linear noise predictions at the step's σ, relative to |ε|)
         exceeds it.
