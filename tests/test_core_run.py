@@ -31,23 +31,6 @@ def euler(run: AdaptiveRun, eps_fn, calls: list) -> torch.Tensor:
     return x
 
 
-def heun(run: AdaptiveRun, eps_fn, calls: list) -> torch.Tensor:
-    x = torch.ones(1, 2, 4, 4) * SIGMAS[0]
-    for i in range(len(SIGMAS) - 1):
-        s, s_next = SIGMAS[i], SIGMAS[i + 1]
-        run.begin_evaluation(x)
-        d = (x - call(run, x, s, eps_fn, calls)) / s
-        run.on_step(i)
-        x_euler = x + d * (s_next - s)
-        if s_next == 0:
-            x = x_euler
-            continue
-        run.begin_evaluation(x_euler)
-        d_next = (x_euler - call(run, x_euler, s_next, eps_fn, calls)) / s_next
-        x = x + (d + d_next) / 2 * (s_next - s)
-    return x
-
-
 def test_linear_noise_is_reproduced_exactly_by_linear_reuse_on_skipped_steps():
     full = euler(AdaptiveRun(AdaptiveConfig(threshold=0.0), SIGMAS), noise_linear_in_sigma, [])
     calls: list = []
@@ -58,6 +41,10 @@ def test_linear_noise_is_reproduced_exactly_by_linear_reuse_on_skipped_steps():
     torch.testing.assert_close(fast, full, rtol=1e-5, atol=1e-5)
     held = AdaptiveRun(AdaptiveConfig(threshold=0.5, noise_reuse="hold"), SIGMAS)
     assert (euler(held, noise_linear_in_sigma, []) - full).abs().max() > 1e-3
+
+
+def heun(run: AdaptiveRun, eps_fn, calls: list) -> torch.Tensor:
+    return two_call_sampler(run, lambda s, s_next: s_next, [], eps_fn, calls=calls, batch=1)
 
 
 def test_heun_skips_whole_steps_and_extrapolates_each_evaluation_slot_separately():
@@ -94,17 +81,19 @@ def noise_of_x(sigma: float, x: torch.Tensor) -> torch.Tensor:
     return torch.tanh(x / (1.0 + sigma)) + 0.1 * sigma
 
 
-def two_call_sampler(run: AdaptiveRun, second_sigma, seen: list, eps_fn=None, fresh_noise: float = 0.0) -> torch.Tensor:
+def two_call_sampler(run: AdaptiveRun, second_sigma, seen: list, eps_fn=None, fresh_noise: float = 0.0,
+                     calls: list | None = None, batch: int = 2) -> torch.Tensor:
     """heun's rhythm (2 evaluations per step, 1 in the last) with the second at second_sigma(s, s_next);
-    `seen` gets (step, slot, σ, x, denoised) of every evaluation; fresh_noise > 0 adds new noise
-    after every step, as ancestral samplers do."""
+    `seen` gets (step, slot, σ, x, denoised) of every evaluation, `calls` the σ of every real model
+    call; fresh_noise > 0 adds new noise after every step, as ancestral samplers do."""
     eps_fn = eps_fn or noise_of_x
+    calls = [] if calls is None else calls
     generator = torch.Generator().manual_seed(0)
-    x = torch.ones(2, 2, 4, 4) * SIGMAS[0]
+    x = torch.ones(batch, 2, 4, 4) * SIGMAS[0]
     for i in range(len(SIGMAS) - 1):
         s, s_next = SIGMAS[i], SIGMAS[i + 1]
         run.begin_evaluation(x)
-        den = call(run, x, s, eps_fn, [])
+        den = call(run, x, s, eps_fn, calls)
         seen.append((i, 0, s, x, den))
         run.on_step(i)
         d = (x - den) / s
@@ -114,7 +103,7 @@ def two_call_sampler(run: AdaptiveRun, second_sigma, seen: list, eps_fn=None, fr
         s_mid = second_sigma(s, s_next)
         x_mid = x + d * (s_mid - s)
         run.begin_evaluation(x_mid)
-        den_mid = call(run, x_mid, s_mid, eps_fn, [])
+        den_mid = call(run, x_mid, s_mid, eps_fn, calls)
         seen.append((i, 1, s_mid, x_mid, den_mid))
         x = x + ((d + (x_mid - den_mid) / s_mid) / 2) * (s_next - s)
         x = x + fresh_noise * s_next * torch.randn(x.shape, generator=generator)
