@@ -3,7 +3,8 @@
 A host drives it through three events:
   begin_evaluation(x)  once per model evaluation, with the full latent (decides skips),
   on_step(k)           when the sampler reports step k (its progress callback),
-  model_call(...)      for each batched model call of the evaluation (skips or computes).
+  model_call(...)      for each batched model call of the evaluation (skips or computes),
+  end_evaluation(x, x̂0) with the guided result (corrects the step after a skip: correction.py).
 
 Decisions are kept per batch row. With per_sample off (the paper) all rows share one decision
 from the whole latent; with it on, each row has its own d_k, criterion, Cmax count and mask, and a
@@ -20,6 +21,7 @@ from typing import Callable, Hashable, Sequence
 import torch
 
 from .config import AdaptiveConfig
+from .correction import SkipCorrection
 from .criterion import criterion_value
 from .decision import paper_skip, prediction_gap, reuse_plan, speed_plan
 from .noise_cache import SAME_SIGMA_RTOL, NoiseCache, implied_noise
@@ -85,6 +87,8 @@ class AdaptiveRun:
         self.step_inputs: dict[int, torch.Tensor] = {}          # first-evaluation input of recent steps
         self.current: EvalPosition | None = None
         self.latest_input: torch.Tensor | None = None
+        # With a speed, the computed step after a skip corrects it (Euler/DDIM steps only).
+        self.correction = SkipCorrection() if config.speed_factor is not None and skip_path is None else None
         self.calls_by_eval: list[EvalCalls] = []  # by evaluation index
         self.skipping_allowed = config.enabled or self.skip_path is not None
         self._lock = threading.Lock()
@@ -177,6 +181,19 @@ class AdaptiveRun:
                     self._store(position.index, x, out, sigma, keys, computed)
         return out
 
+    def end_evaluation(self, x: torch.Tensor, denoised: torch.Tensor) -> torch.Tensor:
+        """The evaluation's guided x̂0, corrected where the step before it was skipped."""
+        with self._lock:
+            position = self.current
+            if self.correction is None or position is None or position.step >= self.total_steps \
+                    or position.slot != 0 or (self.clock.period or 1) != 1 or self.clock.broken \
+                    or x.shape[0] != self.rows or denoised.shape[0] != self.rows:
+                return denoised
+            calls = self.calls_by_eval[position.index]
+            computed = sorted(calls.rows_run)
+            skipped = [row for row in range(self.rows) if row not in calls.rows_run] if calls.cached_calls else []
+            return self.correction.after_evaluation(position.step, x, denoised, self.sigmas, skipped, computed)
+
     def live_mask(self, upto: int) -> str:
         """Steps so far: "1" computed, "0" skipped, "." not reached (for the live UI)."""
         with self._lock:
@@ -201,7 +218,8 @@ class AdaptiveRun:
                     f"{self.refused} planned skips refused: the predicted noise error was above the tolerance "
                     f"({self.config.error_tolerance:g}); ancestral/SDE samplers add fresh noise every step")
             computed = self._computed_rows()
-            batch_d = self._batch_differences()
+            corrected = None if self.correction is None else self.correction.corrected_rows
+            batch_d, corrected_rows = self._read_back(corrected)
             for k, record in enumerate(self.trace.steps):
                 record.d = batch_d[k]
                 record.criterion = criterion_value(batch_d, k)
@@ -211,6 +229,7 @@ class AdaptiveRun:
             self.trace.per_sample = self.per_sample
             self.trace.kept_last_steps = self.clock.protected_tail(
                 0 if self.skip_path is not None else self.config.keep_last_steps)
+            self._note_corrections(corrected_rows)
             if self.reused_steps:
                 self.trace.notes.append(
                     f"{len(self.reused_steps)} steps skipped only their first model call (its noise came from "
@@ -222,14 +241,27 @@ class AdaptiveRun:
             self.current = None
             return self.trace
 
-    def _batch_differences(self) -> list[float | None]:
-        """d_k of the whole batch per step, read back to the host in one transfer."""
+    def _note_corrections(self, rows: float | None) -> None:
+        if self.correction is None:
+            return
+        if rows:
+            counted = f"{int(rows)} skipped row-steps were" if self.per_sample else \
+                f"{int(rows) // max(self.rows, 1)} skipped steps were"
+            self.trace.notes.append(f"{counted} corrected by the computed step after them (Euler/DDIM steps)")
+        self.correction.reset()
+
+    def _read_back(self, corrected: torch.Tensor | None) -> tuple[list[float | None], float | None]:
+        """d_k of the whole batch per step, and the corrections' count, in one transfer."""
         known = [k for k, d in enumerate(self.d) if d is not None]
-        values = torch.stack([self.d[k].float().mean() for k in known]).tolist() if known else []
+        parts = [self.d[k].float().mean() for k in known]
+        if corrected is not None:
+            device = parts[0].device if parts else corrected.device
+            parts.append(corrected.float().to(device))
+        values = torch.stack(parts).tolist() if parts else []
         batch_d: list[float | None] = [None] * self.total_steps
         for k, value in zip(known, values):
             batch_d[k] = value
-        return batch_d
+        return batch_d, (values[-1] if corrected is not None else None)
 
     def _computed_rows(self) -> list[list[bool]]:
         """Per step, per row: computed. Derived from the calls made, not from the decision: a

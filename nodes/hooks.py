@@ -4,7 +4,8 @@ One wrapper per lifecycle point, no copies of any model's forward:
   OUTER_SAMPLE     creates the run's state (AdaptiveRun) and always drops it (try/finally);
   SAMPLER_SAMPLE   taps the sampler's step callback (step boundaries, live progress) and
                    turns skipping off for samplers that choose their own steps;
-  PREDICT_NOISE    sees each evaluation's full latent: the skip decision for a step is taken here;
+  PREDICT_NOISE    sees each evaluation's full latent: the skip decision for a step is taken here,
+                   and its guided result: a skipped step is corrected by the next computed one;
   model_function_wrapper  answers each batched model call, per cond chunk, or computes it.
 The run lives in the sampling call's own copy of model_options, never on the shared model.
 """
@@ -152,9 +153,11 @@ def predict_noise_wrapper(executor, *args, **kwargs):
     # args: (x, timestep, model_options, seed)
     model_options = args[2] if len(args) > 2 else kwargs.get("model_options", {})
     run: AdaptiveRun | None = model_options.get("transformer_options", {}).get(RUN_KEY)
-    if run is not None:
-        run.begin_evaluation(args[0] if args else kwargs["x"])
-    return executor(*args, **kwargs)
+    if run is None:
+        return executor(*args, **kwargs)
+    x = args[0] if args else kwargs["x"]
+    run.begin_evaluation(x)
+    return run.end_evaluation(x, executor(*args, **kwargs))
 
 
 class AdaptiveModelFunction:

@@ -90,3 +90,32 @@ def test_an_ancestral_two_call_sampler_refuses_every_skip_and_keeps_ksamplers_pi
     assert trace.skipped_steps == 0 and trace.cached_calls == 0
     assert [note.split(":")[0] for note in trace.notes] == ["no skips"]
     assert torch.equal(samples, ksampler(comfy, inputs, **settings))
+
+
+def psnr_to(samples: torch.Tensor, reference: torch.Tensor) -> float:
+    return float(-10 * torch.log10(((samples - reference) ** 2).mean()))
+
+
+@pytest.mark.parametrize("sampler, scheduler", [("euler", "karras"), ("ddim", "normal")])
+def test_euler_steps_after_a_skip_correct_it_and_come_closer_to_ksampler(comfy, monkeypatch, sampler, scheduler):
+    from test_mask_picture import core_module
+    from test_per_sample import digits_batch  # the trained reference model
+    inputs = digits_batch(comfy, [3, 7])
+    settings = dict(steps=STEPS, cfg=3.0, sampler_name=sampler, scheduler=scheduler)
+    full = ksampler(comfy, inputs, **settings)
+    samples, trace = adaptive(comfy, inputs, threshold=0.01, speed="2x", **settings)
+    assert any("corrected by the computed step after them" in note for note in trace.notes), trace.notes
+    monkeypatch.setattr(core_module(comfy, "correction").SkipCorrection, "after_evaluation",
+                        lambda self, step, x, denoised, *rest: denoised)
+    uncorrected, same = adaptive(comfy, inputs, threshold=0.01, speed="2x", **settings)
+    assert same.mask_text() == trace.mask_text() and same.model_calls == trace.model_calls
+    assert psnr_to(samples, full) > psnr_to(uncorrected, full) + 1.0
+
+
+@pytest.mark.parametrize("sampler", ["dpmpp_2m", "euler_cfg_pp", "uni_pc"])
+def test_samplers_whose_steps_are_not_euler_steps_are_not_corrected(comfy, sampler):
+    from test_per_sample import digits_batch
+    inputs = digits_batch(comfy, [3, 7])
+    _, trace = adaptive(comfy, inputs, threshold=0.01, speed="2x", steps=STEPS, cfg=3.0, sampler_name=sampler)
+    assert trace.skipped_steps > 0
+    assert not any("corrected" in note for note in trace.notes), trace.notes
