@@ -23,19 +23,10 @@ from typing import Sequence
 
 import torch
 
-from .noise_cache import SAME_SIGMA_RTOL
+from .noise_cache import SAME_SIGMA_RTOL, NoisePoint, extrapolate
 
 EULER_STEP_RTOL = 1e-3  # float32 rounding of an Euler step is ~1e-6 of it; anything else is far above
 POINTS_KEPT = 4
-
-
-@dataclass
-class GuidedPoint:
-    """The guided noise of one computed step, for the rows that step computed."""
-    step: int
-    sigma: float
-    eps: torch.Tensor  # float32, all batch rows (only `rows` are real)
-    rows: frozenset[int]
 
 
 @dataclass
@@ -44,18 +35,6 @@ class SkippedStep:
     rows: list[int]
     x: torch.Tensor    # the latent the skipped step started from
     eps: torch.Tensor  # the guided noise it moved with (extrapolated)
-
-
-def lagrange_weights(sigmas: Sequence[float], at: float) -> list[float]:
-    """Weights w_j with Σ w_j f(σ_j) = the polynomial through the points, evaluated at `at`."""
-    weights = []
-    for i, si in enumerate(sigmas):
-        w = 1.0
-        for j, sj in enumerate(sigmas):
-            if j != i:
-                w *= (at - sj) / (si - sj)
-        weights.append(w)
-    return weights
 
 
 def euler_step_error(x_before: torch.Tensor, x_after: torch.Tensor, eps_used: torch.Tensor,
@@ -77,8 +56,9 @@ def shifted_denoised(denoised: torch.Tensor, error: torch.Tensor, sigma: float, 
 
 @dataclass
 class SkipCorrection:
-    """State of one run's corrections: recent computed guided noise and the last skipped step."""
-    points: list[GuidedPoint] = field(default_factory=list)
+    """State of one run's corrections: recent computed guided noise and the last skipped step.
+    A point's tag is its step, its rows the rows that step computed (None: all)."""
+    points: list[NoisePoint] = field(default_factory=list)
     skipped: SkippedStep | None = None
     corrected_rows: torch.Tensor | None = None  # on the device: how many row-steps were corrected
 
@@ -97,7 +77,9 @@ class SkipCorrection:
         x = x[:, : denoised.shape[1]].float()
         eps = (x - denoised.float()) / sigma
         if computed_rows:
-            self.points = self.points[-(POINTS_KEPT - 1):] + [GuidedPoint(step, sigma, eps, frozenset(computed_rows))]
+            rows = None if len(computed_rows) == eps.shape[0] else tuple(computed_rows)
+            point = NoisePoint(torch.full((), sigma, device=eps.device), eps, step, rows)
+            self.points = self.points[-(POINTS_KEPT - 1):] + [point]
         out = denoised
         previous = self.skipped
         if previous is not None and previous.step == step - 1:
@@ -114,11 +96,11 @@ class SkipCorrection:
             return denoised  # a last step (x̂0 is the result) or no room to shift through
         out = denoised.clone()
         for group, points in self._groups(rows).items():
-            weights = lagrange_weights([p.sigma for p in points], sigma_skipped)
             # all rows (the batch decides as one): no index; else the host's row list, sent without waiting
             index = None if len(group) == x.shape[0] else torch.tensor(group).to(x.device, non_blocking=True)
             pick = (lambda t: t) if index is None else (lambda t: t.index_select(0, index))
-            interpolated = sum(w * pick(p.eps) for w, p in zip(weights, points))
+            # the quadratic through the points, evaluated between them (coinciding σ: lower order)
+            interpolated = pick(extrapolate(points, sigma_skipped, "quadratic"))
             error, is_euler = euler_step_error(pick(skipped.x), pick(x), pick(skipped.eps), interpolated,
                                                sigma_skipped, sigma)
             fixed = shifted_denoised(pick(denoised).float(), error, sigma, sigma_next)
@@ -129,17 +111,14 @@ class SkipCorrection:
             self.corrected_rows = count if self.corrected_rows is None else self.corrected_rows + count
         return out
 
-    def _groups(self, rows: list[int]) -> dict[tuple[int, ...], list[GuidedPoint]]:
+    def _groups(self, rows: list[int]) -> dict[tuple[int, ...], list[NoisePoint]]:
         """Rows grouped by their newest three computed points (one group unless per-sample
-        decisions differ); points with coinciding σ are dropped."""
-        groups: dict[tuple, list[GuidedPoint]] = {}
+        decisions differ); a row needs two."""
+        groups: dict[tuple, list[NoisePoint]] = {}
         members: dict[tuple, list[int]] = {}
         for row in rows:
-            points = [p for p in self.points if row in p.rows][-3:]
-            while len(points) > 1 and any(abs(a.sigma - b.sigma) <= SAME_SIGMA_RTOL * max(a.sigma, b.sigma)
-                                          for i, a in enumerate(points) for b in points[i + 1:]):
-                points = points[1:]
-            steps = tuple(p.step for p in points)
+            points = [p for p in self.points if p.covers(row)][-3:]
+            steps = tuple(p.tag for p in points)
             groups[steps] = points
             members.setdefault(steps, []).append(row)
         return {tuple(members[steps]): points for steps, points in groups.items() if len(points) >= 2}

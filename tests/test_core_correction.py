@@ -5,16 +5,16 @@ import pytest
 import torch
 
 from adaptive_core import AdaptiveConfig, AdaptiveRun
-from adaptive_core.correction import SkipCorrection, euler_step_error, lagrange_weights, shifted_denoised
+from adaptive_core.correction import SkipCorrection, euler_step_error, shifted_denoised
+from adaptive_core.noise_cache import NoisePoint, extrapolate
 
 SIGMAS = torch.linspace(10.0, 0.5, 21).tolist() + [0.0]
 
 
-def test_lagrange_weights_reproduce_a_quadratic_exactly():
+def test_the_interpolation_between_points_reproduces_a_quadratic_exactly():
     f = lambda s: 2.0 - 0.5 * s + 0.25 * s * s  # noqa: E731
-    points = [1.0, 2.5, 4.0]
-    weights = lagrange_weights(points, 3.1)
-    assert sum(w * f(s) for w, s in zip(weights, points)) == pytest.approx(f(3.1))
+    points = [NoisePoint(torch.tensor(s), torch.tensor([f(s)]), tag) for tag, s in enumerate([4.0, 2.5, 1.0])]
+    assert float(extrapolate(points, 3.1, "quadratic")) == pytest.approx(f(3.1))
 
 
 def test_the_shifted_denoised_makes_an_euler_step_land_as_if_from_the_corrected_latent():
