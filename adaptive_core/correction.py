@@ -1,23 +1,35 @@
 """Correcting a skipped step once the computed step after it shows where the noise really went.
 
-A skipped step k moved the latent with extrapolated noise ε̂_k. When step k+1 is computed, the
-noise at σ_k can be interpolated instead, between computed calls on both sides of it, which is
-far closer than any extrapolation; the latent's error from step k is then known:
+A skipped step k moved the latent with an extrapolated x̂0 (D̂_k). When step k+1 is computed, the
+noise at σ_k can be interpolated instead, between computed calls on both sides of it, which is far
+closer than any extrapolation; its x̂0 D̃_k and the error it left in the latent are then known:
 
-    Δ = (σ_(k+1) - σ_k) (ε̂_k - ε̃_k)               for a first-order (Euler/DDIM) step.
+    Δ = (1 - A_k) (D̂_k - D̃_k),   A_k = σ_(k+1) / σ_k          (= (σ_(k+1) - σ_k)(ε̂_k - ε̃_k)).
 
-The sampler's latent cannot be touched, but its next step can: an Euler/DDIM step
-x_(k+2) = A x_(k+1) + (1 - A) x̂0, A = σ_(k+2) / σ_(k+1), lands where it would have landed from
-x_(k+1) - Δ when it is handed x̂0' = x̂0 - A Δ / (1 - A). That holds only if the sampler's steps
-are Euler steps: checked per row on the step the skip took (x_(k+1) = x_k + (σ_(k+1) - σ_k) ε̂_k),
-on the device, without a host read. Rows that fail it (multistep and CFG++ samplers, churn) keep
-x̂0 as it is. It works on the guided output (after CFG or any guidance node): that is what moves
-the latent. Only the skipped step just before a computed one is corrected: measured on the
-reference model, correcting the earlier skips of a run as well was worse (its interpolation spans
-a longer gap), and so was keeping ε rather than x̂0 from the call made at the uncorrected latent.
+The sampler's latent cannot be touched, but its next step can, for samplers whose step is linear
+in x̂0 with at most one past value:
+
+    x_(k+1) = A_k x_k + (1 - A_k) ((1 + c_k) D_k - c_k D_(k-1)),
+
+Euler and DDIM with c = 0, DPM-Solver++(2M) with c = 1 / (2 r), r the ratio of its last two log-σ
+steps. Handed x̂0' = x̂0 - A Δ / ((1 - A)(1 + c)), that step lands as if it had started from
+x_(k+1) - Δ. Which formula a row's sampler follows is checked on the very step the skip took
+(x_(k+1) recomputed within 1e-5), on the device, without a host read; rows that follow none (CFG++,
+UniPC, DEIS, churn, inpainting's blend) keep x̂0 as it is. It works on the guided output (after CFG
+or any guidance node): that is what moves the latent.
+
+Measured on the reference model (bench/peers.py), each a choice against the alternatives:
+- only the skipped step just before a computed one is corrected: correcting the earlier skips of a
+  run as well was worse (its interpolation spans a longer gap);
+- the model's x̂0 from the call made at the uncorrected latent is kept, not its ε;
+- on DPM-Solver++(2M), Δ is the step's first-order share, not the (1 + c) times it that the
+  skipped x̂0 actually moved the latent by, and the skipped x̂0 left in the sampler's history is
+  not made up for: both exact corrections trusted the interpolated x̂0 too far and lost up to 14 dB
+  where this one gains (see README, "What the correction does").
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -25,45 +37,74 @@ import torch
 
 from .noise_cache import SAME_SIGMA_RTOL, NoisePoint, extrapolate
 
-EULER_STEP_RTOL = 1e-3  # float32 rounding of an Euler step is ~1e-6 of it; anything else is far above
+STEP_RTOL = 1e-5  # float32 rounding: measured <= 1e-6 of a step; DEIS/UniPC steps miss by >= 1e-3
 POINTS_KEPT = 4
+FAMILIES = ("euler", "dpmpp_2m")  # a row's sampler: the index of the formula it follows, -1 none
+
+
+def history_weights(sigmas: Sequence[float], k: int) -> list[float]:
+    """c of step k for each family (DPM-Solver++(2M)'s first and last steps are Euler steps)."""
+    if k == 0 or sigmas[k + 1] <= 0 or not sigmas[k - 1] > sigmas[k] > sigmas[k + 1]:
+        return [0.0, 0.0]
+    r = math.log(sigmas[k - 1] / sigmas[k]) / math.log(sigmas[k] / sigmas[k + 1])
+    return [0.0, 1.0 / (2.0 * r)]
+
+
+def multistep_x(x: torch.Tensor, denoised: torch.Tensor, denoised_before: torch.Tensor, c: float,
+                sigma: float, sigma_next: float) -> torch.Tensor:
+    """The latent after a step x' = A x + (1 - A)((1 + c) D - c D_before) from σ to σ_next."""
+    keep = sigma_next / sigma
+    return keep * x + (1.0 - keep) * ((1.0 + c) * denoised - c * denoised_before)
+
+
+def row_family(x: torch.Tensor, x_next: torch.Tensor, denoised: torch.Tensor, denoised_before: torch.Tensor,
+               weights: Sequence[float], sigma: float, sigma_next: float) -> torch.Tensor:
+    """Per row: the family whose step from x reaches x_next (the closest that fits), -1 none."""
+    rows = x.shape[0]
+    misses = []
+    for c in weights:
+        expected = multistep_x(x, denoised, denoised_before, c, sigma, sigma_next)
+        miss = (x_next - expected).reshape(rows, -1).norm(dim=1)
+        fits = miss <= STEP_RTOL * (expected - x).reshape(rows, -1).norm(dim=1)
+        misses.append(torch.where(fits, miss, torch.full_like(miss, math.inf)))
+    misses_t = torch.stack(misses)
+    best = misses_t.argmin(dim=0)
+    return torch.where(misses_t.min(dim=0).values.isfinite(), best, torch.full_like(best, -1))
+
+
+def skip_error(denoised_used: torch.Tensor, denoised_better: torch.Tensor, sigma: float, sigma_next: float) -> torch.Tensor:
+    """Δ: the latent's (first-order) error from stepping σ → σ_next with denoised_used."""
+    return (1.0 - sigma_next / sigma) * (denoised_used - denoised_better)
+
+
+def shifted_denoised(denoised: torch.Tensor, error: torch.Tensor, c: torch.Tensor | float, sigma: float,
+                     sigma_next: float) -> torch.Tensor:
+    """x̂0 that makes the step from σ to σ_next (history weight c) land as if it started `error` closer."""
+    keep = sigma_next / sigma
+    return denoised - (keep / ((1.0 - keep) * (1.0 + c))) * error
 
 
 @dataclass
 class SkippedStep:
     step: int
     rows: list[int]
-    x: torch.Tensor    # the latent the skipped step started from
-    eps: torch.Tensor  # the guided noise it moved with (extrapolated)
-
-
-def euler_step_error(x_before: torch.Tensor, x_after: torch.Tensor, eps_used: torch.Tensor,
-                     eps_better: torch.Tensor, sigma: float, sigma_next: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """(Δ, per-row: the step was an Euler step with eps_used): the latent's error from moving with
-    eps_used instead of eps_better from σ to σ_next."""
-    step = (sigma_next - sigma) * eps_used
-    rows = step.shape[0]
-    residual = (x_after - x_before - step).reshape(rows, -1).norm(dim=1)
-    is_euler = residual <= EULER_STEP_RTOL * step.reshape(rows, -1).norm(dim=1)
-    return (sigma_next - sigma) * (eps_used - eps_better), is_euler
-
-
-def shifted_denoised(denoised: torch.Tensor, error: torch.Tensor, sigma: float, sigma_next: float) -> torch.Tensor:
-    """x̂0 that makes an Euler step from σ to σ_next land as if it started `error` closer."""
-    keep = sigma_next / sigma
-    return denoised - (keep / (1.0 - keep)) * error
+    x: torch.Tensor                 # the latent the skipped step started from
+    denoised: torch.Tensor          # the (extrapolated) guided x̂0 it was handed
+    denoised_before: torch.Tensor   # the x̂0 handed to the step before it (a 2M sampler's history)
 
 
 @dataclass
 class SkipCorrection:
-    """State of one run's corrections: recent computed guided noise and the last skipped step.
-    A point's tag is its step, its rows the rows that step computed (None: all)."""
+    """State of one run's corrections: recent computed guided noise, the last x̂0 handed and the
+    last skipped step. A point's tag is its step, its rows the rows that step computed (None: all)."""
     points: list[NoisePoint] = field(default_factory=list)
+    handed: tuple[int, torch.Tensor] | None = None  # (step, the x̂0 the sampler got)
     skipped: SkippedStep | None = None
     corrected_rows: torch.Tensor | None = None  # on the device: how many row-steps were corrected
 
     def reset(self) -> None:
         self.points.clear()
+        self.handed = None
         self.skipped = None
         self.corrected_rows = None
 
@@ -75,10 +116,9 @@ class SkipCorrection:
         if sigma <= 0:
             return denoised
         x = x[:, : denoised.shape[1]].float()
-        eps = (x - denoised.float()) / sigma
         if computed_rows:
-            rows = None if len(computed_rows) == eps.shape[0] else tuple(computed_rows)
-            point = NoisePoint(torch.full((), sigma, device=eps.device), eps, step, rows)
+            rows = None if len(computed_rows) == x.shape[0] else tuple(computed_rows)
+            point = NoisePoint(torch.full((), sigma, device=x.device), (x - denoised.float()) / sigma, step, rows)
             self.points = self.points[-(POINTS_KEPT - 1):] + [point]
         out = denoised
         previous = self.skipped
@@ -86,7 +126,10 @@ class SkipCorrection:
             rows = [row for row in computed_rows if row in previous.rows]
             if rows:
                 out = self._correct(step, x, denoised, sigmas, previous, rows)
-        self.skipped = SkippedStep(step, skipped_rows, x.clone(), eps) if skipped_rows else None
+        before = self.handed[1] if self.handed is not None and self.handed[0] == step - 1 else None
+        self.skipped = None if not skipped_rows else \
+            SkippedStep(step, skipped_rows, x.clone(), denoised.float(), denoised.float() if before is None else before)
+        self.handed = (step, out.float())
         return out
 
     def _correct(self, step: int, x: torch.Tensor, denoised: torch.Tensor, sigmas: Sequence[float],
@@ -94,20 +137,23 @@ class SkipCorrection:
         sigma_skipped, sigma, sigma_next = sigmas[step - 1], sigmas[step], sigmas[step + 1]
         if sigma_next <= 0 or sigma - sigma_next <= SAME_SIGMA_RTOL * sigma:
             return denoised  # a last step (x̂0 is the result) or no room to shift through
+        weights_skipped, weights = history_weights(sigmas, step - 1), history_weights(sigmas, step)
         out = denoised.clone()
         for group, points in self._groups(rows).items():
             # all rows (the batch decides as one): no index; else the host's row list, sent without waiting
             index = None if len(group) == x.shape[0] else torch.tensor(group).to(x.device, non_blocking=True)
             pick = (lambda t: t) if index is None else (lambda t: t.index_select(0, index))
             # the quadratic through the points, evaluated between them (coinciding σ: lower order)
-            interpolated = pick(extrapolate(points, sigma_skipped, "quadratic"))
-            error, is_euler = euler_step_error(pick(skipped.x), pick(x), pick(skipped.eps), interpolated,
-                                               sigma_skipped, sigma)
-            fixed = shifted_denoised(pick(denoised).float(), error, sigma, sigma_next)
-            keep = is_euler.reshape([-1] + [1] * (fixed.dim() - 1))
-            result = torch.where(keep, fixed, pick(denoised).float()).to(out.dtype)
+            better = pick(skipped.x) - sigma_skipped * pick(extrapolate(points, sigma_skipped, "quadratic"))
+            family = row_family(pick(skipped.x), pick(x), pick(skipped.denoised), pick(skipped.denoised_before),
+                                weights_skipped, sigma_skipped, sigma)
+            error = skip_error(pick(skipped.denoised), better, sigma_skipped, sigma)
+            c = torch.tensor(weights, device=x.device)[family.clamp(min=0)].reshape([-1] + [1] * (x.dim() - 1))
+            fixed = shifted_denoised(pick(denoised).float(), error, c, sigma, sigma_next)
+            known = (family >= 0).reshape(c.shape)
+            result = torch.where(known, fixed, pick(denoised).float()).to(out.dtype)
             out = result if index is None else out.index_copy_(0, index, result)
-            count = is_euler.sum()
+            count = (family >= 0).sum()
             self.corrected_rows = count if self.corrected_rows is None else self.corrected_rows + count
         return out
 

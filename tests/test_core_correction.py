@@ -1,11 +1,13 @@
 """The correction of a skipped step by the computed step after it (adaptive_core/correction.py)."""
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
 from adaptive_core import AdaptiveConfig, AdaptiveRun
-from adaptive_core.correction import SkipCorrection, euler_step_error, shifted_denoised
+from adaptive_core.correction import SkipCorrection, history_weights, multistep_x, row_family, shifted_denoised
 from adaptive_core.noise_cache import NoisePoint, extrapolate
 
 SIGMAS = torch.linspace(10.0, 0.5, 21).tolist() + [0.0]
@@ -17,25 +19,28 @@ def test_the_interpolation_between_points_reproduces_a_quadratic_exactly():
     assert float(extrapolate(points, 3.1, "quadratic")) == pytest.approx(f(3.1))
 
 
-def test_the_shifted_denoised_makes_an_euler_step_land_as_if_from_the_corrected_latent():
+@pytest.mark.parametrize("c", [0.0, 0.6])
+def test_the_shifted_denoised_makes_a_step_land_as_if_from_the_corrected_latent(c):
     torch.manual_seed(0)
-    x, denoised, error = torch.randn(3, 4, 8, 8), torch.randn(3, 4, 8, 8), 0.1 * torch.randn(3, 4, 8, 8)
+    x, denoised, before, error = (torch.randn(3, 4, 8, 8) for _ in range(4))
     sigma, sigma_next = 2.0, 1.5
-
-    def euler_step(x, denoised):
-        return x + (x - denoised) / sigma * (sigma_next - sigma)
-    assert torch.allclose(euler_step(x, shifted_denoised(denoised, error, sigma, sigma_next)),
-                          euler_step(x - error, denoised), atol=1e-5)
+    shifted = shifted_denoised(denoised, 0.1 * error, c, sigma, sigma_next)
+    assert torch.allclose(multistep_x(x, shifted, before, c, sigma, sigma_next),
+                          multistep_x(x - 0.1 * error, denoised, before, c, sigma, sigma_next), atol=1e-5)
 
 
-def test_only_an_euler_step_passes_the_check():
+def test_each_row_is_told_the_formula_its_sampler_stepped_with():
     torch.manual_seed(1)
-    x, eps_used, eps_better = torch.randn(2, 4, 8, 8), torch.randn(2, 4, 8, 8), torch.randn(2, 4, 8, 8)
-    after = x + (1.5 - 2.0) * eps_used
-    after[1] += 0.01 * torch.randn(4, 8, 8)  # row 1 took another step (a multistep sampler's)
-    error, is_euler = euler_step_error(x, after, eps_used, eps_better, 2.0, 1.5)
-    assert is_euler.tolist() == [True, False]
-    assert torch.allclose(error, -0.5 * (eps_used - eps_better))
+    x, denoised, before = torch.randn(3, 4, 8, 8), torch.randn(3, 4, 8, 8), torch.randn(3, 4, 8, 8)
+    sigmas = [3.0, 2.0, 1.5, 0.0]
+    weights = history_weights(sigmas, 1)
+    after = torch.stack([multistep_x(x[0], denoised[0], before[0], weights[0], 2.0, 1.5),  # euler
+                         multistep_x(x[1], denoised[1], before[1], weights[1], 2.0, 1.5),  # dpmpp_2m
+                         multistep_x(x[2], denoised[2], before[2], weights[1], 2.0, 1.5) + 0.01])  # another
+    assert row_family(x, after, denoised, before, weights, 2.0, 1.5).tolist() == [0, 1, -1]
+    # DPM-Solver++(2M): c = 1 / (2 r), r = log(3/2) / log(2/1.5); its first and last steps are Euler steps
+    assert weights[1] == pytest.approx(0.5 * torch.log(torch.tensor(2 / 1.5)).item() / torch.log(torch.tensor(1.5)).item())
+    assert history_weights(sigmas, 0) == [0.0, 0.0] and history_weights(sigmas, 2) == [0.0, 0.0]
 
 
 def cubic_noise(sigma: float, x: torch.Tensor) -> torch.Tensor:
@@ -44,12 +49,13 @@ def cubic_noise(sigma: float, x: torch.Tensor) -> torch.Tensor:
     return (0.3 + 0.05 * sigma + 0.01 * sigma ** 2 - 0.002 * sigma ** 3) * base.expand_as(x)
 
 
-def euler_with_events(run: AdaptiveRun | None, x_shift: float = 0.0) -> torch.Tensor:
-    """Euler through AdaptiveRun's events, as the host drives it (None: plain Euler);
-    x_shift > 0 adds to every step, so that it is no Euler step."""
-    x = torch.ones(2, 1, 4, 4) * SIGMAS[0]
+def sample_with_events(run: AdaptiveRun | None, sampler: str = "euler", x_shift: float = 0.0) -> torch.Tensor:
+    """Euler or DPM-Solver++(2M) (as ComfyUI writes them) through AdaptiveRun's events, as the
+    host drives it (None: plain sampling); x_shift > 0 adds to every step, so that it follows
+    neither formula."""
+    x, denoised_before = torch.ones(2, 1, 4, 4) * SIGMAS[0], None
     for i in range(len(SIGMAS) - 1):
-        sigma = SIGMAS[i]
+        sigma, sigma_next = SIGMAS[i], SIGMAS[i + 1]
         if run is None:
             denoised = x - sigma * cubic_noise(sigma, x)
         else:
@@ -58,47 +64,56 @@ def euler_with_events(run: AdaptiveRun | None, x_shift: float = 0.0) -> torch.Te
                                       torch.full((x.shape[0],), sigma), [("cond", None)])
             denoised = run.end_evaluation(x, denoised)
             run.on_step(i)
-        x = x + (x - denoised) / sigma * (SIGMAS[i + 1] - sigma) + x_shift
+        if sampler == "euler" or denoised_before is None or sigma_next == 0:
+            x = x + (x - denoised) / sigma * (sigma_next - sigma) + x_shift
+        else:
+            h, h_last = math.log(sigma / sigma_next), math.log(SIGMAS[i - 1] / sigma)
+            c = 1 / (2 * h_last / h)
+            x = (sigma_next / sigma) * x - math.expm1(-h) * ((1 + c) * denoised - c * denoised_before) + x_shift
+        denoised_before = denoised
     return x
 
 
-def sampled(x_shift: float = 0.0, per_sample: bool = False) -> tuple[torch.Tensor, AdaptiveRun]:
+def sampled(sampler: str = "euler", x_shift: float = 0.0, per_sample: bool = False) -> tuple[torch.Tensor, AdaptiveRun]:
     run = AdaptiveRun(AdaptiveConfig(threshold=0.01, speed="2x", per_sample=per_sample), SIGMAS)
-    x = euler_with_events(run, x_shift)
+    x = sample_with_events(run, sampler, x_shift)
     run.finish()
     return x, run
 
 
-def test_a_skipped_euler_step_is_corrected_by_the_next_computed_one(monkeypatch):
-    exact = euler_with_events(None)
-    corrected, run = sampled()
+@pytest.mark.parametrize("sampler, gain", [("euler", 2.0), ("dpmpp_2m", 1.4)])
+def test_a_skipped_step_is_corrected_by_the_next_computed_one(monkeypatch, sampler, gain):
+    exact = sample_with_events(None, sampler)
+    corrected, run = sampled(sampler)
     assert run.trace.skipped_steps >= 8
     assert any("corrected by the computed step after them" in note for note in run.trace.notes), run.trace.notes
     monkeypatch.setattr(SkipCorrection, "after_evaluation", lambda self, step, x, denoised, *rest: denoised)
-    uncorrected, same = sampled()
+    uncorrected, same = sampled(sampler)
     assert same.trace.mask_text() == run.trace.mask_text()
     error, error_before = (corrected - exact).abs().max(), (uncorrected - exact).abs().max()
-    assert error < error_before / 2, (error, error_before)
+    assert error < error_before / gain, (error, error_before)
 
 
-def test_per_sample_rows_are_corrected_like_the_batch():
-    batch, _ = sampled()
-    rows, run = sampled(per_sample=True)
+@pytest.mark.parametrize("sampler", ["euler", "dpmpp_2m"])
+def test_per_sample_rows_are_corrected_like_the_batch(sampler):
+    batch, _ = sampled(sampler)
+    rows, run = sampled(sampler, per_sample=True)
     assert any("row-steps were corrected" in note for note in run.trace.notes), run.trace.notes
     assert torch.allclose(rows, batch, atol=1e-5)
 
 
-def test_a_sampler_whose_steps_are_not_euler_steps_is_left_as_it_is(monkeypatch):
-    shifted, run = sampled(x_shift=1e-3)
+@pytest.mark.parametrize("sampler", ["euler", "dpmpp_2m"])
+def test_a_sampler_that_follows_neither_formula_is_left_as_it_is(monkeypatch, sampler):
+    shifted, run = sampled(sampler, x_shift=1e-3)
     assert run.trace.skipped_steps >= 8
     assert not any("corrected" in note for note in run.trace.notes)
     monkeypatch.setattr(SkipCorrection, "after_evaluation", lambda self, step, x, denoised, *rest: denoised)
-    untouched, _ = sampled(x_shift=1e-3)
+    untouched, _ = sampled(sampler, x_shift=1e-3)
     assert torch.equal(shifted, untouched)
 
 
 def test_the_paper_mode_never_corrects():
     run = AdaptiveRun(AdaptiveConfig(threshold=0.5, max_skip_steps=4, keep_last_steps=0, noise_reuse="hold"), SIGMAS)
-    euler_with_events(run)
+    sample_with_events(run)
     run.finish()
     assert run.correction is None and run.trace.skipped_steps > 0
