@@ -47,7 +47,7 @@ class AdaptiveConfig:
         σ schedule makes a skip cheapest (decision.speed_plan; threshold > 0 only switches it on).
         Samplers with 2+ calls a step (heun, dpm_2) first answer a step's first call from the
         previous step's later call (decision.reuse_plan), one call saved each. With Euler and
-        DPM-Solver++(2M) steps (euler, ddim, dpmpp_2m) the computed step after a skip corrects it
+        one-history-value multistep steps (euler, ddim, dpmpp_2m, res_multistep) the computed step after a skip corrects it
         (correction.py).
     error_tolerance: with a speed, a planned skip is refused when the embedded error estimate (the gap
         between the quadratic and linear noise predictions at the step's σ, relative to |ε|)

@@ -11,21 +11,22 @@ in x̂0 with at most one past value:
 
     x_(k+1) = A_k x_k + (1 - A_k) ((1 + c_k) D_k - c_k D_(k-1)),
 
-Euler and DDIM with c = 0, DPM-Solver++(2M) with c = 1 / (2 r), r the ratio of its last two log-σ
-steps. Handed x̂0' = x̂0 - A Δ / ((1 - A)(1 + c)), that step lands as if it had started from
-x_(k+1) - Δ. Which formula a row's sampler follows is checked on the very step the skip took
+Euler and DDIM with c = 0, DPM-Solver++(2M) with c = 1 / (2 r), r the ratio of its last two
+log-σ steps h, res_multistep with c = (h - B) / (h r B), B = 1 - A. Handed x̂0' = x̂0 - A Δ / (B (1 + c)),
+that step lands as if it had started from x_(k+1) - Δ. Which formula a row's sampler follows is checked on the very step the skip took
 (x_(k+1) recomputed within 1e-5), on the device, without a host read; rows that follow none (CFG++,
 UniPC, DEIS, churn, inpainting's blend) keep x̂0 as it is. It works on the guided output (after CFG
 or any guidance node): that is what moves the latent.
 
-Measured on the reference model (bench/peers.py), each a choice against the alternatives:
+Each a choice measured on the reference model against the alternative (bench/peers.py run on
+variants of this file that were not kept):
 - only the skipped step just before a computed one is corrected: correcting the earlier skips of a
   run as well was worse (its interpolation spans a longer gap);
 - the model's x̂0 from the call made at the uncorrected latent is kept, not its ε;
-- on DPM-Solver++(2M), Δ is the step's first-order share, not the (1 + c) times it that the
-  skipped x̂0 actually moved the latent by, and the skipped x̂0 left in the sampler's history is
-  not made up for: both exact corrections trusted the interpolated x̂0 too far and lost up to 14 dB
-  where this one gains (see README, "What the correction does").
+- on DPM-Solver++(2M), Δ is the step's first-order share, not the (1 + c) times it by which the
+  skipped x̂0 moved the latent, and the skipped x̂0 left in the sampler's history is not made up
+  for. Those exact corrections trust the interpolated x̂0 further and were worse, most on the normal
+  schedule; half of this Δ was worse too.
 """
 from __future__ import annotations
 
@@ -39,15 +40,17 @@ from .noise_cache import SAME_SIGMA_RTOL, NoisePoint, extrapolate
 
 STEP_RTOL = 1e-5  # float32 rounding: measured <= 1e-6 of a step; DEIS/UniPC steps miss by >= 1e-3
 POINTS_KEPT = 4
-FAMILIES = ("euler", "dpmpp_2m")  # a row's sampler: the index of the formula it follows, -1 none
+FAMILIES = ("euler", "dpmpp_2m", "res_multistep")  # a row's sampler: the formula it follows, -1 none
 
 
 def history_weights(sigmas: Sequence[float], k: int) -> list[float]:
-    """c of step k for each family (DPM-Solver++(2M)'s first and last steps are Euler steps)."""
+    """c of step k for each family (the multistep ones' first and last steps are Euler steps)."""
     if k == 0 or sigmas[k + 1] <= 0 or not sigmas[k - 1] > sigmas[k] > sigmas[k + 1]:
-        return [0.0, 0.0]
-    r = math.log(sigmas[k - 1] / sigmas[k]) / math.log(sigmas[k] / sigmas[k + 1])
-    return [0.0, 1.0 / (2.0 * r)]
+        return [0.0] * len(FAMILIES)
+    h = math.log(sigmas[k] / sigmas[k + 1])
+    r = math.log(sigmas[k - 1] / sigmas[k]) / h
+    b = -math.expm1(-h)
+    return [0.0, 1.0 / (2.0 * r), (h - b) / (h * r * b)]  # res_multistep: its φ2 weight, as c
 
 
 def multistep_x(x: torch.Tensor, denoised: torch.Tensor, denoised_before: torch.Tensor, c: float,

@@ -87,7 +87,7 @@ class AdaptiveRun:
         self.step_inputs: dict[int, torch.Tensor] = {}          # first-evaluation input of recent steps
         self.current: EvalPosition | None = None
         self.latest_input: torch.Tensor | None = None
-        # With a speed, the computed step after a skip corrects it (Euler, DDIM, DPM++ 2M steps).
+        # With a speed, the computed step after a skip corrects it (Euler, DDIM, DPM++ 2M, res_multistep).
         self.correction = SkipCorrection() if config.speed_factor is not None and skip_path is None else None
         self.calls_by_eval: list[EvalCalls] = []  # by evaluation index
         self.skipping_allowed = config.enabled or self.skip_path is not None
@@ -247,7 +247,7 @@ class AdaptiveRun:
         if rows:
             counted = f"{int(rows)} skipped row-steps were" if self.per_sample else \
                 f"{int(rows) // max(self.rows, 1)} skipped steps were"
-            self.trace.notes.append(f"{counted} corrected by the computed step after them (Euler, DDIM or DPM++ 2M steps)")
+            self.trace.notes.append(f"{counted} corrected by the computed step after them (Euler, DDIM, DPM++ 2M or res_multistep steps)")
         self.correction.reset()
 
     def _read_back(self, corrected: torch.Tensor | None) -> tuple[list[float | None], float | None]:

@@ -8,16 +8,21 @@ path with fewer steps, so the comparison means nothing there: the table says wha
 (its notes in Skip Stats). Samplers that choose their own steps (dpm_fast, dpm_adaptive) run
 unskipped.
 
-    python3 scripts/dev.py run bench/all_samplers.py [--steps 25 --schedulers normal,karras]
+    python3 scripts/dev.py run bench/all_samplers.py [--steps 25 --schedulers normal,karras --samplers a,b]
 
-Writes bench/results/all_samplers_<steps>.md.
+Keeps its rows in bench/results/all_samplers_<steps>.csv, each with the commit it was run at; a
+run replaces the rows of the pairs it ran (all of them by default) and keeps the others, then
+writes bench/results/all_samplers_<steps>.md from the whole file.
 """
 from __future__ import annotations
 
 import argparse
+import csv
 import math
 import statistics
+import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -47,13 +52,56 @@ def study(bench: Bench, sampler: str, scheduler: str, steps: int, batch) -> dict
             "psnr": score(pack), "fewer": baseline, "notes": " / ".join(n.split(";")[0] for n in pack.trace.notes)}
 
 
+FIELDS = ("sampler", "scheduler", "full_calls", "calls", "psnr", "fewer", "notes", "commit")
+
+
+def code_version() -> str:
+    """The commit the pack's code is at, "+changes" when the work tree differs from it."""
+    root = Path(__file__).resolve().parent.parent
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", "adaptive_core", "nodes"], cwd=root,
+                           capture_output=True, text=True).stdout.strip()
+    return (head or "unknown") + ("+changes" if dirty else "")
+
+
+def load_rows(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    rows = list(csv.DictReader(path.open()))
+    for r in rows:
+        for key in ("full_calls", "calls", "psnr"):
+            r[key] = float(r[key])
+        r["fewer"] = None if r["fewer"] == "" else float(r["fewer"])
+    return rows
+
+
+def save_rows(path: Path, rows: list[dict]) -> None:
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=FIELDS)
+        writer.writeheader()
+        writer.writerows({**r, "fewer": "" if r["fewer"] is None else r["fewer"]} for r in rows)
+
+
+def merged(kept: list[dict], new: list[dict], order: list[str]) -> list[dict]:
+    """kept with new's pairs replaced, in KSampler's order of samplers (normal before karras)."""
+    by_pair = {(r["sampler"], r["scheduler"]): r for r in kept}
+    by_pair.update({(r["sampler"], r["scheduler"]): r for r in new})
+    rank = {name: i for i, name in enumerate(order)}
+    schedulers = ("normal", "karras")
+    return sorted(by_pair.values(), key=lambda r: (rank.get(r["sampler"], len(rank)), r["scheduler"] not in schedulers,
+                                                   schedulers.index(r["scheduler"]) if r["scheduler"] in schedulers else r["scheduler"]))
+
+
 def report(rows: list[dict], steps: int, prompts_count: int) -> str:
     compared = [r for r in rows if r["fewer"] is not None and r["calls"] < r["full_calls"]]
     below = [r for r in compared if r["psnr"] < r["fewer"]]
     lines = [f"# The default (speed 2x) on every sampler in KSampler's list, {steps} steps", "",
              f"Reference model, {prompts_count} prompts, cfg 3; every Adaptive KSampler input at its default. "
              "PSNR against the same sampler's full-step KSampler result; fewer steps interpolated at the "
-             "default's calls. Command: `python3 scripts/dev.py run bench/all_samplers.py`.", "",
+             "default's calls. Command: `python3 scripts/dev.py run bench/all_samplers.py`. Rows from "
+             f"all_samplers_{steps}.csv, run at: "
+             + ", ".join(f"{commit} ({count} rows)" for commit, count in Counter(r["commit"] for r in rows).most_common())
+             + " (a run with --samplers replaces only those rows).", "",
              f"Below fewer steps in {len(below)} of {len(compared)} sampler/scheduler pairs that saved calls"
              + (": " + ", ".join(f"{r['sampler']}/{r['scheduler']} {r['psnr'] - r['fewer']:+.1f} dB" for r in below)
                 if below else "") + ".", "",
@@ -78,14 +126,17 @@ def main(argv: list[str] | None = None) -> int:
     import comfy.samplers
     bench, batch = Bench(), prompts(args.prompts)
     samplers = args.samplers.split(",") if args.samplers else list(comfy.samplers.KSampler.SAMPLERS)
-    rows = []
+    table = args.out / f"all_samplers_{args.steps}.csv"
+    version, rows = code_version(), []
     for sampler in samplers:
         for scheduler in args.schedulers.split(","):
-            rows.append(study(bench, sampler, scheduler, args.steps, batch))
+            rows.append({**study(bench, sampler, scheduler, args.steps, batch), "commit": version})
             r = rows[-1]
             print(f"{sampler:28s} {scheduler:7s} calls {r['calls']:5.1f}/{r['full_calls']:.0f}  PSNR {r['psnr']:6.1f}  "
                   f"fewer {r['fewer'] if r['fewer'] is None else round(r['fewer'], 1)}  {r['notes']}", flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
+    rows = merged(load_rows(table), rows, list(comfy.samplers.KSampler.SAMPLERS))
+    save_rows(table, rows)
     text = report(rows, args.steps, args.prompts)
     (args.out / f"all_samplers_{args.steps}.md").write_text(text)
     print(text)

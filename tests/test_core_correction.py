@@ -29,18 +29,29 @@ def test_the_shifted_denoised_makes_a_step_land_as_if_from_the_corrected_latent(
                           multistep_x(x - 0.1 * error, denoised, before, c, sigma, sigma_next), atol=1e-5)
 
 
+def res_multistep_step(x, denoised, denoised_before, sigma_before: float, sigma: float, sigma_next: float):
+    """ComfyUI's res_multistep step (eta 0), written with its φ functions."""
+    t, t_next, t_before = -math.log(sigma), -math.log(sigma_next), -math.log(sigma_before)
+    h = t_next - t
+    phi1 = math.expm1(-h) / -h
+    phi2 = (phi1 - 1.0) / -h
+    c2 = (t_before - t) / h
+    return math.exp(-h) * x + h * ((phi1 - phi2 / c2) * denoised + (phi2 / c2) * denoised_before)
+
+
 def test_each_row_is_told_the_formula_its_sampler_stepped_with():
     torch.manual_seed(1)
-    x, denoised, before = torch.randn(3, 4, 8, 8), torch.randn(3, 4, 8, 8), torch.randn(3, 4, 8, 8)
+    x, denoised, before = (torch.randn(4, 4, 8, 8) for _ in range(3))
     sigmas = [3.0, 2.0, 1.5, 0.0]
     weights = history_weights(sigmas, 1)
     after = torch.stack([multistep_x(x[0], denoised[0], before[0], weights[0], 2.0, 1.5),  # euler
                          multistep_x(x[1], denoised[1], before[1], weights[1], 2.0, 1.5),  # dpmpp_2m
-                         multistep_x(x[2], denoised[2], before[2], weights[1], 2.0, 1.5) + 0.01])  # another
-    assert row_family(x, after, denoised, before, weights, 2.0, 1.5).tolist() == [0, 1, -1]
-    # DPM-Solver++(2M): c = 1 / (2 r), r = log(3/2) / log(2/1.5); its first and last steps are Euler steps
-    assert weights[1] == pytest.approx(0.5 * torch.log(torch.tensor(2 / 1.5)).item() / torch.log(torch.tensor(1.5)).item())
-    assert history_weights(sigmas, 0) == [0.0, 0.0] and history_weights(sigmas, 2) == [0.0, 0.0]
+                         res_multistep_step(x[2], denoised[2], before[2], 3.0, 2.0, 1.5),
+                         multistep_x(x[3], denoised[3], before[3], weights[1], 2.0, 1.5) + 0.01])  # another
+    assert row_family(x, after, denoised, before, weights, 2.0, 1.5).tolist() == [0, 1, 2, -1]
+    # DPM-Solver++(2M): c = 1 / (2 r), r = log(3/2) / log(2/1.5); the first and last steps are Euler steps
+    assert weights[1] == pytest.approx(0.5 * math.log(2 / 1.5) / math.log(1.5))
+    assert history_weights(sigmas, 0) == [0.0] * 3 and history_weights(sigmas, 2) == [0.0] * 3
 
 
 def cubic_noise(sigma: float, x: torch.Tensor) -> torch.Tensor:

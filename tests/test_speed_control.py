@@ -96,7 +96,8 @@ def psnr_to(samples: torch.Tensor, reference: torch.Tensor) -> float:
     return float(-10 * torch.log10(((samples - reference) ** 2).mean()))
 
 
-@pytest.mark.parametrize("sampler, scheduler", [("euler", "karras"), ("ddim", "normal"), ("dpmpp_2m", "karras")])
+@pytest.mark.parametrize("sampler, scheduler", [("euler", "karras"), ("ddim", "normal"), ("dpmpp_2m", "karras"),
+                                                ("res_multistep", "karras")])
 def test_the_step_after_a_skip_corrects_it_and_comes_closer_to_ksampler(comfy, monkeypatch, sampler, scheduler):
     from test_mask_picture import core_module
     from test_per_sample import digits_batch  # the trained reference model
