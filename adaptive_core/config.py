@@ -46,9 +46,9 @@ class AdaptiveConfig:
         about that share of the steps, spread out (at most a few in a row), at the steps where the
         σ schedule makes a skip cheapest (decision.speed_plan; threshold > 0 only switches it on).
         Samplers with 2+ calls a step (heun, dpm_2) first answer a step's first call from the
-        previous step's later call (decision.reuse_plan), one call saved each. With Euler and
-        one-history-value multistep steps (euler, ddim, dpmpp_2m, res_multistep) the computed step after a skip corrects it
-        (correction.py).
+        previous step's later call (decision.reuse_plan), one call saved each. With steps linear in
+        x̂0 with at most one past value (euler, ddim, dpmpp_2m, res_multistep) the computed step after
+        a skip corrects it (correction.py).
     error_tolerance: with a speed, a planned skip is refused when the embedded error estimate (the gap
         between the quadratic and linear noise predictions at the step's σ, relative to |ε|)
         exceeds it.

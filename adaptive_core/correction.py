@@ -13,9 +13,10 @@ in x̂0 with at most one past value:
 
 Euler and DDIM with c = 0, DPM-Solver++(2M) with c = 1 / (2 r), r the ratio of its last two
 log-σ steps h, res_multistep with c = (h - B) / (h r B), B = 1 - A. Handed x̂0' = x̂0 - A Δ / (B (1 + c)),
-that step lands as if it had started from x_(k+1) - Δ. Which formula a row's sampler follows is checked on the very step the skip took
-(x_(k+1) recomputed within 1e-5), on the device, without a host read; rows that follow none (CFG++,
-UniPC, DEIS, churn, inpainting's blend) keep x̂0 as it is. It works on the guided output (after CFG
+that step lands as if it had started from x_(k+1) - Δ. Which formula a row's sampler follows is
+checked on the very step the skip took (x_(k+1) recomputed within 1e-5), on the device, without a
+host read; rows that follow none (CFG++, UniPC, DEIS, iPNDM, LMS, churn, inpainting's blend) keep
+x̂0 as it is. It works on the guided output (after CFG
 or any guidance node): that is what moves the latent.
 
 Each a choice measured on the reference model against the alternative (bench/peers.py run on
@@ -75,7 +76,8 @@ def row_family(x: torch.Tensor, x_next: torch.Tensor, denoised: torch.Tensor, de
     return torch.where(misses_t.min(dim=0).values.isfinite(), best, torch.full_like(best, -1))
 
 
-def skip_error(denoised_used: torch.Tensor, denoised_better: torch.Tensor, sigma: float, sigma_next: float) -> torch.Tensor:
+def skip_error(denoised_used: torch.Tensor, denoised_better: torch.Tensor, sigma: float,
+               sigma_next: float) -> torch.Tensor:
     """Δ: the latent's (first-order) error from stepping σ → σ_next with denoised_used."""
     return (1.0 - sigma_next / sigma) * (denoised_used - denoised_better)
 

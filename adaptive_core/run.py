@@ -247,7 +247,8 @@ class AdaptiveRun:
         if rows:
             counted = f"{int(rows)} skipped row-steps were" if self.per_sample else \
                 f"{int(rows) // max(self.rows, 1)} skipped steps were"
-            self.trace.notes.append(f"{counted} corrected by the computed step after them (Euler, DDIM, DPM++ 2M or res_multistep steps)")
+            self.trace.notes.append(f"{counted} corrected by the computed step after them "
+                                    "(Euler, DDIM, DPM++ 2M or res_multistep steps)")
         self.correction.reset()
 
     def _read_back(self, corrected: torch.Tensor | None) -> tuple[list[float | None], float | None]:

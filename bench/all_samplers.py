@@ -58,7 +58,8 @@ FIELDS = ("sampler", "scheduler", "full_calls", "calls", "psnr", "fewer", "notes
 def code_version() -> str:
     """The commit the pack's code is at, "+changes" when the work tree differs from it."""
     root = Path(__file__).resolve().parent.parent
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True).stdout.strip()
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True,
+                          text=True).stdout.strip()
     dirty = subprocess.run(["git", "status", "--porcelain", "--", "adaptive_core", "nodes"], cwd=root,
                            capture_output=True, text=True).stdout.strip()
     return (head or "unknown") + ("+changes" if dirty else "")
@@ -87,9 +88,9 @@ def merged(kept: list[dict], new: list[dict], order: list[str]) -> list[dict]:
     by_pair = {(r["sampler"], r["scheduler"]): r for r in kept}
     by_pair.update({(r["sampler"], r["scheduler"]): r for r in new})
     rank = {name: i for i, name in enumerate(order)}
-    schedulers = ("normal", "karras")
-    return sorted(by_pair.values(), key=lambda r: (rank.get(r["sampler"], len(rank)), r["scheduler"] not in schedulers,
-                                                   schedulers.index(r["scheduler"]) if r["scheduler"] in schedulers else r["scheduler"]))
+    first = {"normal": 0, "karras": 1}
+    return sorted(by_pair.values(), key=lambda r: (rank.get(r["sampler"], len(rank)),
+                                                   first.get(r["scheduler"], 2), r["scheduler"]))
 
 
 def report(rows: list[dict], steps: int, prompts_count: int) -> str:
@@ -99,8 +100,8 @@ def report(rows: list[dict], steps: int, prompts_count: int) -> str:
              f"Reference model, {prompts_count} prompts, cfg 3; every Adaptive KSampler input at its default. "
              "PSNR against the same sampler's full-step KSampler result; fewer steps interpolated at the "
              "default's calls. Command: `python3 scripts/dev.py run bench/all_samplers.py`. Rows from "
-             f"all_samplers_{steps}.csv, run at: "
-             + ", ".join(f"{commit} ({count} rows)" for commit, count in Counter(r["commit"] for r in rows).most_common())
+             f"all_samplers_{steps}.csv, run at: " + ", ".join(
+                 f"{commit} ({count} rows)" for commit, count in Counter(r["commit"] for r in rows).most_common())
              + " (a run with --samplers replaces only those rows).", "",
              f"Below fewer steps in {len(below)} of {len(compared)} sampler/scheduler pairs that saved calls"
              + (": " + ", ".join(f"{r['sampler']}/{r['scheduler']} {r['psnr'] - r['fewer']:+.1f} dB" for r in below)

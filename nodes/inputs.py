@@ -49,10 +49,11 @@ ADAPTIVE_OPTIONAL_INPUTS = {
         "tooltip": "How much faster, the same on every model: about 1.25x / 1.5x / 2x / 2.5x / 3x fewer model "
                    "calls. The skips are spread out (at most a few in a row) and planned from the "
                    "sampler's σ schedule where they cost the picture least; a skip whose predicted "
-                   "error is too large is refused. Samplers with two calls a step (heun, dpm_2) first skip only a "
-                   "step's first call, answered from the previous step's second call. With euler, ddim, dpmpp_2m and res_multistep, "
-                   "the computed step after a skip corrects it. threshold (δ) = decide with the threshold alone (the paper; how "
-                   "workflows saved before this input behave). threshold 0 still turns skipping off."}),
+                   "error is too large is refused. Samplers with two calls a step (heun, dpm_2) first skip "
+                   "only a step's first call, answered from the previous step's second call. With euler, "
+                   "ddim, dpmpp_2m and res_multistep, the computed step after a skip corrects it. threshold "
+                   "(δ) = decide with the threshold alone (the paper; how workflows saved before this input "
+                   "behave). threshold 0 still turns skipping off."}),
 }
 
 

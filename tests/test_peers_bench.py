@@ -48,3 +48,23 @@ def test_tiny_grid_writes_rows_report_and_names_missing_peers(tmp_path):
     with open(tmp_path / "peers_results.csv") as handle:
         assert len(list(csv.DictReader(handle))) == len(rows)
     assert "PSNR" not in again
+
+
+def run_all_samplers(out: Path, sampler: str) -> None:
+    command = [sys.executable, str(REPO / "bench" / "all_samplers.py"), "--steps", "8", "--samplers", sampler,
+               "--schedulers", "normal", "--prompts", "2", "--out", str(out)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=180, cwd=REPO, env=os.environ)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_all_samplers_replaces_only_the_rows_it_reran_and_names_their_commit(tmp_path):
+    run_all_samplers(tmp_path, "euler")
+    run_all_samplers(tmp_path, "ddim")
+    run_all_samplers(tmp_path, "euler")
+    with open(tmp_path / "all_samplers_8.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["sampler"], r["scheduler"]) for r in rows] == [("euler", "normal"), ("ddim", "normal")]
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout
+    assert all(r["commit"].startswith(head.strip()) and float(r["calls"]) < 8 for r in rows)
+    report = (tmp_path / "all_samplers_8.md").read_text()
+    assert "| euler | normal |" in report and "| ddim | normal |" in report and "(2 rows)" in report
