@@ -42,6 +42,10 @@ from .noise_cache import SAME_SIGMA_RTOL, NoisePoint, extrapolate
 STEP_RTOL = 1e-5  # float32 rounding: measured <= 1e-6 of a step; DEIS/UniPC steps miss by >= 1e-3
 POINTS_KEPT = 4
 FAMILIES = ("euler", "dpmpp_2m", "res_multistep")  # a row's sampler: the formula it follows, -1 none
+FITTED = len(FAMILIES)  # the family of a row whose step was fitted (fitted_step)
+HANDED_KEPT = 4         # x̂0s a fitted step may use: UniPC's predictor-corrector pair reaches back four
+FITTED_C = (-0.5, 3.0)  # a fitted c outside this is not trusted (1 + c divides the shift)
+FITTED_RTOL = 5e-6      # UniPC's steps fit within 2.1e-6; iPNDM's, which a correction harmed, from 9.7e-6
 
 
 def history_weights(sigmas: Sequence[float], k: int) -> list[float]:
@@ -76,6 +80,22 @@ def row_family(x: torch.Tensor, x_next: torch.Tensor, denoised: torch.Tensor, de
     return torch.where(misses_t.min(dim=0).values.isfinite(), best, torch.full_like(best, -1))
 
 
+def fitted_step(x: torch.Tensor, x_next: torch.Tensor, handed: Sequence[torch.Tensor], sigma: float,
+                sigma_next: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per row (c, fits): the step x' = A x + Σ_j w_j D_(k-j) through x_next, least squares over the
+    handed x̂0s (newest first) in float64 on the device, and c = w_0 / (1 - A) - 1, the newest
+    x̂0's weight as a one-history-value step would have it. Samplers outside the named families
+    whose step is still linear in their recent x̂0s fit within FITTED_RTOL."""
+    rows, keep = x.shape[0], sigma_next / sigma
+    target = (x_next - keep * x).reshape(rows, 1, -1).double()
+    basis = torch.stack([h.reshape(rows, -1).double() for h in handed], dim=1)    # rows, m, n
+    weights, _ = torch.linalg.solve_ex(basis @ basis.transpose(1, 2), basis @ target.transpose(1, 2))
+    miss = (target - weights.transpose(1, 2) @ basis).norm(dim=(1, 2))
+    fits = miss <= FITTED_RTOL * (x_next - x).reshape(rows, -1).double().norm(dim=1)
+    c = (weights[:, 0, 0] / (1.0 - keep) - 1.0).float()
+    return c, fits & (c >= FITTED_C[0]) & (c <= FITTED_C[1])
+
+
 def skip_error(denoised_used: torch.Tensor, denoised_better: torch.Tensor, sigma: float,
                sigma_next: float) -> torch.Tensor:
     """Δ: the latent's (first-order) error from stepping σ → σ_next with denoised_used."""
@@ -95,7 +115,7 @@ class SkippedStep:
     rows: list[int]
     x: torch.Tensor                 # the latent the skipped step started from
     denoised: torch.Tensor          # the (extrapolated) guided x̂0 it was handed
-    denoised_before: torch.Tensor   # the x̂0 handed to the step before it (a 2M sampler's history)
+    history: list[torch.Tensor]     # the x̂0s handed to the steps before it, newest first (consecutive)
 
 
 @dataclass
@@ -103,13 +123,13 @@ class SkipCorrection:
     """State of one run's corrections: recent computed guided noise, the last x̂0 handed and the
     last skipped step. A point's tag is its step, its rows the rows that step computed (None: all)."""
     points: list[NoisePoint] = field(default_factory=list)
-    handed: tuple[int, torch.Tensor] | None = None  # (step, the x̂0 the sampler got)
+    handed: list[tuple[int, torch.Tensor]] = field(default_factory=list)  # (step, the x̂0 the sampler got)
     skipped: SkippedStep | None = None
     corrected_rows: torch.Tensor | None = None  # on the device: how many row-steps were corrected
 
     def reset(self) -> None:
         self.points.clear()
-        self.handed = None
+        self.handed.clear()
         self.skipped = None
         self.corrected_rows = None
 
@@ -131,11 +151,21 @@ class SkipCorrection:
             rows = [row for row in computed_rows if row in previous.rows]
             if rows:
                 out = self._correct(step, x, denoised, sigmas, previous, rows)
-        before = self.handed[1] if self.handed is not None and self.handed[0] == step - 1 else None
-        self.skipped = None if not skipped_rows else \
-            SkippedStep(step, skipped_rows, x.clone(), denoised.float(), denoised.float() if before is None else before)
-        self.handed = (step, out.float())
+        if skipped_rows:
+            self.skipped = SkippedStep(step, skipped_rows, x.clone(), denoised.float(), self._history(step))
+        else:
+            self.skipped = None
+        self.handed = self.handed[-(HANDED_KEPT - 1):] + [(step, out.float())]
         return out
+
+    def _history(self, step: int) -> list[torch.Tensor]:
+        """The x̂0s handed to the steps just before `step`, newest first, as far as they run unbroken."""
+        history = []
+        for handed_step, handed in reversed(self.handed):
+            if handed_step != step - 1 - len(history) or len(history) == HANDED_KEPT - 1:
+                break
+            history.append(handed)
+        return history
 
     def _correct(self, step: int, x: torch.Tensor, denoised: torch.Tensor, sigmas: Sequence[float],
                  skipped: SkippedStep, rows: list[int]) -> torch.Tensor:
@@ -150,10 +180,18 @@ class SkipCorrection:
             pick = (lambda t: t) if index is None else (lambda t: t.index_select(0, index))
             # the quadratic through the points, evaluated between them (coinciding σ: lower order)
             better = pick(skipped.x) - sigma_skipped * pick(extrapolate(points, sigma_skipped, "quadratic"))
-            family = row_family(pick(skipped.x), pick(x), pick(skipped.denoised), pick(skipped.denoised_before),
-                                weights_skipped, sigma_skipped, sigma)
+            before = pick(skipped.history[0]) if skipped.history else pick(skipped.denoised)
+            family = row_family(pick(skipped.x), pick(x), pick(skipped.denoised), before, weights_skipped,
+                                sigma_skipped, sigma)
+            c = torch.tensor(weights, device=x.device)[family.clamp(min=0)]
+            if len(skipped.history) == HANDED_KEPT - 1:  # rows no formula followed: their step fitted
+                handed = [pick(skipped.denoised)] + [pick(h) for h in skipped.history]
+                c_fitted, fits = fitted_step(pick(skipped.x), pick(x), handed, sigma_skipped, sigma)
+                fitted = (family < 0) & fits
+                c = torch.where(fitted, c_fitted, c)
+                family = torch.where(fitted, torch.full_like(family, FITTED), family)
+            c = c.reshape([-1] + [1] * (x.dim() - 1))
             error = skip_error(pick(skipped.denoised), better, sigma_skipped, sigma)
-            c = torch.tensor(weights, device=x.device)[family.clamp(min=0)].reshape([-1] + [1] * (x.dim() - 1))
             fixed = shifted_denoised(pick(denoised).float(), error, c, sigma, sigma_next)
             known = (family >= 0).reshape(c.shape)
             result = torch.where(known, fixed, pick(denoised).float()).to(out.dtype)

@@ -87,7 +87,7 @@ class AdaptiveRun:
         self.step_inputs: dict[int, torch.Tensor] = {}          # first-evaluation input of recent steps
         self.current: EvalPosition | None = None
         self.latest_input: torch.Tensor | None = None
-        # With a speed, the computed step after a skip corrects it (Euler, DDIM, DPM++ 2M, res_multistep).
+        # With a speed, the computed step after a skip corrects it (steps linear in recent x̂0s: correction.py).
         self.correction = SkipCorrection() if config.speed_factor is not None and skip_path is None else None
         self.calls_by_eval: list[EvalCalls] = []  # by evaluation index
         self.skipping_allowed = config.enabled or self.skip_path is not None
@@ -245,10 +245,11 @@ class AdaptiveRun:
         if self.correction is None:
             return
         if rows:
-            counted = f"{int(rows)} skipped row-steps were" if self.per_sample else \
-                f"{int(rows) // max(self.rows, 1)} skipped steps were"
-            self.trace.notes.append(f"{counted} corrected by the computed step after them "
-                                    "(Euler, DDIM, DPM++ 2M or res_multistep steps)")
+            whole = not self.per_sample and int(rows) % max(self.rows, 1) == 0  # else some rows of a step
+            counted = f"{int(rows) // max(self.rows, 1)} skipped steps were" if whole else \
+                f"{int(rows)} skipped row-steps were"
+            self.trace.notes.append(f"{counted} corrected by the computed step after them (steps linear in "
+                                    "the sampler's recent x̂0: Euler, DDIM, DPM++ 2M, res_multistep, UniPC, …)")
         self.correction.reset()
 
     def _read_back(self, corrected: torch.Tensor | None) -> tuple[list[float | None], float | None]:

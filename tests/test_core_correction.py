@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from adaptive_core import AdaptiveConfig, AdaptiveRun
-from adaptive_core.correction import SkipCorrection, history_weights, multistep_x, row_family, shifted_denoised
+from adaptive_core.correction import (SkipCorrection, fitted_step, history_weights, multistep_x, row_family,
+                                     shifted_denoised)
 from adaptive_core.noise_cache import NoisePoint, extrapolate
 
 SIGMAS = torch.linspace(10.0, 0.5, 21).tolist() + [0.0]
@@ -54,6 +55,21 @@ def test_each_row_is_told_the_formula_its_sampler_stepped_with():
     assert history_weights(sigmas, 0) == [0.0] * 3 and history_weights(sigmas, 2) == [0.0] * 3
 
 
+def test_a_step_linear_in_the_last_four_x0s_is_fitted_and_its_newest_weight_read_as_c():
+    torch.manual_seed(2)
+    x, *handed = (torch.randn(2, 4, 16, 16) for _ in range(5))
+    keep = 0.8  # σ 2.0 -> 1.6
+    weights = torch.tensor([0.46, -0.31, 0.07, -0.02])  # sums to 1 - A, as any consistent step's do
+    step = keep * x + sum(w * h for w, h in zip(weights, handed))
+    c, fits = fitted_step(x, step, handed, 2.0, 1.6)
+    assert fits.tolist() == [True, True]
+    assert c.tolist() == pytest.approx([0.46 / 0.2 - 1.0] * 2, abs=1e-4)
+    elsewhere = step + 1e-3 * torch.randn_like(step)  # a direction no handed x̂0 has: not a linear step
+    assert fitted_step(x, elsewhere, handed, 2.0, 1.6)[1].tolist() == [False, False]
+    far = keep * x + 0.02 * handed[0] + 0.18 * handed[1]  # c = 0.02 / 0.2 - 1 = -0.9: not trusted
+    assert fitted_step(x, far, handed, 2.0, 1.6)[1].tolist() == [False, False]
+
+
 def cubic_noise(sigma: float, x: torch.Tensor) -> torch.Tensor:
     """Noise that a quadratic extrapolation misses (and ignores x): the skips make an error."""
     base = torch.linspace(-1, 1, x[0].numel()).reshape(x.shape[1:])
@@ -62,11 +78,13 @@ def cubic_noise(sigma: float, x: torch.Tensor) -> torch.Tensor:
 
 def sample_with_events(run: AdaptiveRun | None, sampler: str = "euler", x_shift: float = 0.0) -> torch.Tensor:
     """Euler or DPM-Solver++(2M) (as ComfyUI writes them) through AdaptiveRun's events, as the
-    host drives it (None: plain sampling); x_shift > 0 adds to every step, so that it follows
-    neither formula."""
+    host drives it (None: plain sampling); x_shift > 0 adds a new pattern at every step, so that it
+    follows no formula and is linear in no recent x̂0s."""
     x, denoised_before = torch.ones(2, 1, 4, 4) * SIGMAS[0], None
+    patterns = torch.Generator().manual_seed(5)
     for i in range(len(SIGMAS) - 1):
         sigma, sigma_next = SIGMAS[i], SIGMAS[i + 1]
+        pattern = torch.randn(2, 1, 4, 4, generator=patterns)
         if run is None:
             denoised = x - sigma * cubic_noise(sigma, x)
         else:
@@ -76,11 +94,11 @@ def sample_with_events(run: AdaptiveRun | None, sampler: str = "euler", x_shift:
             denoised = run.end_evaluation(x, denoised)
             run.on_step(i)
         if sampler == "euler" or denoised_before is None or sigma_next == 0:
-            x = x + (x - denoised) / sigma * (sigma_next - sigma) + x_shift
+            x = x + (x - denoised) / sigma * (sigma_next - sigma) + x_shift * pattern
         else:
             h, h_last = math.log(sigma / sigma_next), math.log(SIGMAS[i - 1] / sigma)
             c = 1 / (2 * h_last / h)
-            x = (sigma_next / sigma) * x - math.expm1(-h) * ((1 + c) * denoised - c * denoised_before) + x_shift
+            x = (sigma_next / sigma) * x - math.expm1(-h) * ((1 + c) * denoised - c * denoised_before) + x_shift * pattern
         denoised_before = denoised
     return x
 
