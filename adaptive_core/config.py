@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 NOISE_REUSE_MODES = ("linear", "quadratic", "hold")
-# Quadratic scores above linear in 151 of 200 cells (configuration x speed) of bench/peers.py with the speed control
+# Quadratic scores above linear in 144 of 200 cells (configuration x speed) of bench/peers.py with the speed control
 # (bench/results/peers_summary.md); saved workflows keep the mode they stored.
 DEFAULT_NOISE_REUSE = "quadratic"
 
@@ -47,8 +47,8 @@ class AdaptiveConfig:
         σ schedule makes a skip cheapest (decision.speed_plan; threshold > 0 only switches it on).
         Samplers with 2+ calls a step (heun, dpm_2) first answer a step's first call from the
         previous step's later call (decision.reuse_plan), one call saved each. With steps linear in
-        x̂0 with at most one past value (euler, ddim, dpmpp_2m, res_multistep) the computed step after
-        a skip corrects it (correction.py).
+        the sampler's recent x̂0s (euler, ddim, dpmpp_2m, res_multistep, uni_pc) the computed step
+        after a skip corrects it (correction.py).
     error_tolerance: with a speed, a planned skip is refused when the embedded error estimate (the gap
         between the quadratic and linear noise predictions at the step's σ, relative to |ε|)
         exceeds it.

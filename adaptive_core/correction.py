@@ -15,9 +15,11 @@ Euler and DDIM with c = 0, DPM-Solver++(2M) with c = 1 / (2 r), r the ratio of i
 log-σ steps h, res_multistep with c = (h - B) / (h r B), B = 1 - A. Handed x̂0' = x̂0 - A Δ / (B (1 + c)),
 that step lands as if it had started from x_(k+1) - Δ. Which formula a row's sampler follows is
 checked on the very step the skip took (x_(k+1) recomputed within 1e-5), on the device, without a
-host read; rows that follow none (CFG++, UniPC, DEIS, iPNDM, LMS, churn, inpainting's blend) keep
-x̂0 as it is. It works on the guided output (after CFG
-or any guidance node): that is what moves the latent.
+host read. A row that follows none of them may still step linearly in the sampler's last four x̂0s
+(UniPC: its predictor-corrector pair reaches back that far): its step is fitted by least squares
+(fitted_step) and the newest x̂0's weight read as (1 - A)(1 + c). Rows that fit nothing (CFG++,
+most DEIS/iPNDM/LMS steps, churn, inpainting's blend) keep x̂0 as it is. It works on the guided
+output (after CFG or any guidance node): that is what moves the latent.
 
 Each a choice measured on the reference model against the alternative (bench/peers.py run on
 variants of this file that were not kept):
