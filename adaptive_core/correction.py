@@ -35,11 +35,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Sequence
 
 import torch
 
-from .noise_cache import SAME_SIGMA_RTOL, NoisePoint, extrapolate
+from .metrics import row_norms
+from .noise_cache import SAME_SIGMA_RTOL, NoisePoint, extrapolate, implied_noise
 
 STEP_RTOL = 1e-5  # float32 rounding: measured <= 1e-6 of a step; DEIS/UniPC steps miss by >= 1e-3
 POINTS_KEPT = 4
@@ -70,12 +72,11 @@ def multistep_x(x: torch.Tensor, denoised: torch.Tensor, denoised_before: torch.
 def row_family(x: torch.Tensor, x_next: torch.Tensor, denoised: torch.Tensor, denoised_before: torch.Tensor,
                weights: Sequence[float], sigma: float, sigma_next: float) -> torch.Tensor:
     """Per row: the family whose step from x reaches x_next (the closest that fits), -1 none."""
-    rows = x.shape[0]
     misses = []
     for c in weights:
         expected = multistep_x(x, denoised, denoised_before, c, sigma, sigma_next)
-        miss = (x_next - expected).reshape(rows, -1).norm(dim=1)
-        fits = miss <= STEP_RTOL * (expected - x).reshape(rows, -1).norm(dim=1)
+        miss = row_norms(x_next - expected)
+        fits = miss <= STEP_RTOL * row_norms(expected - x)
         misses.append(torch.where(fits, miss, torch.full_like(miss, math.inf)))
     misses_t = torch.stack(misses)
     best = misses_t.argmin(dim=0)
@@ -93,9 +94,13 @@ def fitted_step(x: torch.Tensor, x_next: torch.Tensor, handed: Sequence[torch.Te
     basis = torch.stack([h.reshape(rows, -1).double() for h in handed], dim=1)    # rows, m, n
     weights, _ = torch.linalg.solve_ex(basis @ basis.transpose(1, 2), basis @ target.transpose(1, 2))
     miss = (target - weights.transpose(1, 2) @ basis).norm(dim=(1, 2))
-    fits = miss <= FITTED_RTOL * (x_next - x).reshape(rows, -1).double().norm(dim=1)
+    fits = miss <= FITTED_RTOL * row_norms((x_next - x).double())
     c = (weights[:, 0, 0] / (1.0 - keep) - 1.0).float()
     return c, fits & (c >= FITTED_C[0]) & (c <= FITTED_C[1])
+
+
+def select_rows(t: torch.Tensor, index: torch.Tensor | None) -> torch.Tensor:
+    return t if index is None else t.index_select(0, index)
 
 
 def skip_error(denoised_used: torch.Tensor, denoised_better: torch.Tensor, sigma: float,
@@ -122,7 +127,7 @@ class SkippedStep:
 
 @dataclass
 class SkipCorrection:
-    """State of one run's corrections: recent computed guided noise, the last x̂0 handed and the
+    """State of one run's corrections: recent computed guided noise, the last x̂0s handed and the
     last skipped step. A point's tag is its step, its rows the rows that step computed (None: all)."""
     points: list[NoisePoint] = field(default_factory=list)
     handed: list[tuple[int, torch.Tensor]] = field(default_factory=list)  # (step, the x̂0 the sampler got)
@@ -145,7 +150,8 @@ class SkipCorrection:
         x = x[:, : denoised.shape[1]].float()
         if computed_rows:
             rows = None if len(computed_rows) == x.shape[0] else tuple(computed_rows)
-            point = NoisePoint(torch.full((), sigma, device=x.device), (x - denoised.float()) / sigma, step, rows)
+            sigma_t = torch.full((), sigma, device=x.device)
+            point = NoisePoint(sigma_t, implied_noise(x, denoised, sigma_t), step, rows)
             self.points = self.points[-(POINTS_KEPT - 1):] + [point]
         out = denoised
         previous = self.skipped
@@ -179,7 +185,7 @@ class SkipCorrection:
         for group, points in self._groups(rows).items():
             # all rows (the batch decides as one): no index; else the host's row list, sent without waiting
             index = None if len(group) == x.shape[0] else torch.tensor(group).to(x.device, non_blocking=True)
-            pick = (lambda t: t) if index is None else (lambda t: t.index_select(0, index))
+            pick = partial(select_rows, index=index)
             # the quadratic through the points, evaluated between them (coinciding σ: lower order)
             better = pick(skipped.x) - sigma_skipped * pick(extrapolate(points, sigma_skipped, "quadratic"))
             before = pick(skipped.history[0]) if skipped.history else pick(skipped.denoised)

@@ -24,6 +24,8 @@ from typing import Sequence
 
 import torch
 
+from .metrics import row_relative
+
 RUN_GROWTH = 3.0  # the r-th skip in a row extrapolates r steps ahead: it costs r**3 times its own
 PLAN_LIMIT = 1000  # longer windows get evenly spread skips (the plan is O(steps x skips))
 
@@ -147,6 +149,5 @@ def prediction_gap(points: list, sigma: float) -> torch.Tensor:
     slope1 = (p1.eps - p0.eps) / (p1.sigma - p0.sigma)
     slope0 = (p0.eps - pm.eps) / (p0.sigma - pm.sigma)
     gap = (slope1 - slope0) / (p1.sigma - pm.sigma) * ((sigma - p1.sigma) * (sigma - p0.sigma))
-    rows = gap.shape[0]
-    ratio = gap.float().reshape(rows, -1).norm(dim=1) / p1.eps.float().reshape(rows, -1).norm(dim=1).clamp_min(1e-12)
+    ratio = row_relative(gap, p1.eps)
     return torch.nan_to_num(ratio, nan=0.0, posinf=0.0)

@@ -25,6 +25,7 @@ from typing import Hashable, Sequence
 import torch
 
 from .config import NOISE_REUSE_MODES
+from .metrics import row_relative
 
 POINTS_NEEDED = {"hold": 1, "linear": 2, "quadratic": 3}
 # Two σ closer than this (relative) count as one: repeated karras tail values, churn's σ_hat next
@@ -201,9 +202,7 @@ class NoiseCache:
         if not older:
             return None
         eps = extrapolate(older[-self.needed:], newest.sigma, self.mode)
-        rows = eps.shape[0]
-        return (eps - newest.eps).float().reshape(rows, -1).norm(dim=1) / \
-            newest.eps.float().reshape(rows, -1).norm(dim=1).clamp_min(1e-12)
+        return row_relative(eps - newest.eps, newest.eps)
 
     def keys_at_slot(self, slot: int) -> list:
         return [key for key in self._points if key[-1] == slot]
