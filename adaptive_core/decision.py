@@ -27,6 +27,11 @@ import torch
 from .metrics import row_relative
 
 RUN_GROWTH = 3.0  # the r-th skip in a row extrapolates r steps ahead: it costs r**3 times its own
+# What a skip the next step cannot correct costs against one it can. On the normal schedule the
+# step before the last jumps far (σ 0.2 -> 0.03 at 25 steps): at 2x the plan skipped it, left
+# uncorrected, until this weight (bench/peers.py before/after in README); 4 was the best of 1, 2,
+# 4, 16 tried on a few settings in development runs (not a kept command).
+UNCORRECTED = 4.0
 PLAN_LIMIT = 1000  # longer windows get evenly spread skips (the plan is O(steps x skips))
 
 
@@ -37,13 +42,16 @@ def skip_cost(sigmas: Sequence[float], k: int) -> float:
     the extrapolation's next term, |(σ_k - σ_(k-1))(σ_k - σ_(k-2))| times the curvature of ε,
     which varies on the scale of log σ (so ~1/σ_k²). The sampler moves x by |σ_(k+1) - σ_k|
     times ε, and an error made at noise level σ reaches the end damped by about 1/√(1 + σ²)
-    (unit-scale latents): what a model will forget anyway costs little.
+    (unit-scale latents): what a model will forget anyway costs little. A skip just before the
+    last step costs UNCORRECTED times that: the computed step after a skip corrects it
+    (correction.py), except the last, whose x̂0 is the image.
     """
     s, s1, s0, following = sigmas[k], sigmas[k - 1], sigmas[k - 2], sigmas[k + 1]
     if s <= 0:
         return math.inf
     reach = abs((s - s1) * (s - s0)) / (s * s)
-    return reach * abs(s - following) / math.sqrt(1.0 + s * s)
+    uncorrected = UNCORRECTED if k + 2 < len(sigmas) and sigmas[k + 2] <= 0 else 1.0
+    return uncorrected * reach * abs(s - following) / math.sqrt(1.0 + s * s)
 
 
 def most_skips(slots: int, in_a_row: int) -> int:

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from adaptive_core import AdaptiveConfig, AdaptiveRun, should_skip
-from adaptive_core.decision import (RUN_GROWTH, cheapest_skips, even_spread, most_skips, plan_skips, prediction_gap,
-                                    reuse_plan, skip_cost, speed_plan)
+from adaptive_core.decision import (RUN_GROWTH, UNCORRECTED, cheapest_skips, even_spread, most_skips, plan_skips,
+                                    prediction_gap, reuse_plan, skip_cost, speed_plan)
 from adaptive_core.noise_cache import NoisePoint, row_sigma
 
 PAPER = dict(noise_reuse="hold", max_skip_steps=4, keep_last_steps=0)
@@ -148,16 +148,28 @@ def test_the_plan_skips_where_the_schedule_makes_skips_cheap():
 
 def test_the_skip_cost_follows_the_schedule():
     # Normal-like schedule (large last step to 0): the step before it is the dearest to skip;
-    # karras-like (tiny σ at the end): the last steps are the cheapest.
+    # karras-like (tiny σ at the end): the last steps are the cheapest (but the one the last
+    # step cannot correct).
     normal = [14.6 * (1 - i / 25) ** 2 + 0.03 for i in range(25)] + [0.0]
     costs = [skip_cost(normal, k) for k in range(4, 24)]
     assert costs.index(max(costs)) == len(costs) - 1
     karras = [(14.6 ** (1 / 7) + i / 24 * (0.03 ** (1 / 7) - 14.6 ** (1 / 7))) ** 7 for i in range(25)] + [0.0]
     costs = [skip_cost(karras, k) for k in range(4, 24)]
-    assert costs[-1] == min(costs[-3:]) and costs[-1] < costs[len(costs) // 2]
+    assert costs[-2] == min(costs[-3:]) and costs[-2] < costs[len(costs) // 2]
     # reach |(2 - 3)(2 - 4)| / 2² = 0.5, step |2 - 1| = 1, damping 1 / √(1 + 2²)
     assert skip_cost([4.0, 3.0, 2.0, 1.0], 2) == pytest.approx(0.5 / math.sqrt(5.0))
     assert skip_cost([3.0, 2.0, 1.0, 0.0, 0.0], 3) == math.inf  # σ = 0: no noise to extrapolate
+
+
+def test_a_skip_just_before_the_last_step_costs_more_and_the_plan_keeps_it_computed():
+    # The correction fixes a skip through the computed step after it, but the last step's x̂0 is
+    # the image: a skip just before it stays uncorrected. Normal-like end: σ 0.26 -> 0.03 -> 0.
+    sigmas = [14.6 * 0.84 ** i for i in range(24)] + [0.03, 0.0]
+    followed = sigmas[:25] + [0.02, 0.0]  # the same step with a step to correct it after it
+    assert skip_cost(sigmas, 23) == pytest.approx(UNCORRECTED * skip_cost(followed, 23))
+    assert skip_cost(sigmas, 22) == skip_cost(followed, 22)
+    plan = speed_plan(2.0, sigmas, first=4, end=24, max_skip_steps=4)
+    assert sum(plan) == 13 and not plan[23] and longest_run(plan) == 2
 
 
 def test_the_speed_plan_respects_warmup_tail_and_the_users_cmax():
