@@ -47,8 +47,8 @@ class AdaptiveConfig:
         σ schedule makes a skip cheapest (decision.speed_plan; threshold > 0 only switches it on).
         Samplers with 2+ calls a step (heun, dpm_2) first answer a step's first call from the
         previous step's later call (decision.reuse_plan), one call saved each. With steps linear in
-        the sampler's recent x̂0s (euler, ddim, dpmpp_2m, res_multistep, uni_pc) the computed step
-        after a skip corrects it (correction.py).
+        the sampler's recent x̂0s (euler, ddim, dpmpp_2m, res_multistep, uni_pc) or noises (deis,
+        ipndm, lms, gradient_estimation) the computed step after a skip corrects it (correction.py).
     error_tolerance: with a speed, a planned skip is refused when the embedded error estimate (the gap
         between the quadratic and linear noise predictions at the step's σ, relative to |ε|)
         exceeds it.

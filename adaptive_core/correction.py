@@ -16,10 +16,12 @@ log-σ steps h, res_multistep with c = (h - B) / (h r B), B = 1 - A. Handed x̂0
 that step lands as if it had started from x_(k+1) - Δ. Which formula a row's sampler follows is
 checked on the very step the skip took (x_(k+1) recomputed within 1e-5), on the device, without a
 host read. A row that follows none of them may still step linearly in the sampler's last four x̂0s
-(UniPC: its predictor-corrector pair reaches back that far): its step is fitted by least squares
-(fitted_step) and the newest x̂0's weight read as (1 - A)(1 + c). Rows that fit nothing (CFG++,
-most DEIS/iPNDM/LMS steps, churn, inpainting's blend) keep x̂0 as it is. It works on the guided
-output (after CFG or any guidance node): that is what moves the latent.
+(UniPC: its predictor-corrector pair reaches back that far) or in its last four noises
+ε = (x - x̂0) / σ (DEIS, iPNDM, LMS, gradient estimation: x' = x + Σ w_j ε_j, their history in past
+latents too): its step is fitted by least squares (fitted_step), read as x' = (1 - p B) x + q B D_k
++ (older terms), and handed x̂0' = x̂0 - (1 - p B') Δ / (q B'), B' the next step's B (the named
+formulas: p = 1, q = 1 + c). Rows that fit nothing (CFG++, churn, inpainting's blend) keep x̂0 as it
+is. It works on the guided output (after CFG or any guidance node): that is what moves the latent.
 
 Each a choice measured on the reference model against the alternative (bench/peers.py run on
 variants of this file that were not kept):
@@ -29,14 +31,15 @@ variants of this file that were not kept):
 - on DPM-Solver++(2M), Δ is the step's first-order share, not the (1 + c) times it by which the
   skipped x̂0 moved the latent, and the skipped x̂0 left in the sampler's history is not made up
   for. Those exact corrections trust the interpolated x̂0 further and were worse, most on the normal
-  schedule; half of this Δ was worse too.
+  schedule; half of this Δ was worse too. The same holds for the noise-linear steps: Δ times their
+  q (2.3 on iPNDM) lost up to 4.7 dB on the normal schedule (bench/all_samplers.py, not kept).
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import torch
 
@@ -47,8 +50,8 @@ STEP_RTOL = 1e-5  # float32 rounding: measured <= 1e-6 of a step; DEIS/UniPC ste
 POINTS_KEPT = 4
 FAMILIES = ("euler", "dpmpp_2m", "res_multistep")  # a row's sampler: the formula it follows, -1 none
 FITTED = len(FAMILIES)  # the family of a row whose step was fitted (fitted_step)
-HANDED_KEPT = 4         # x̂0s a fitted step may use: UniPC's predictor-corrector pair reaches back four
-FITTED_C = (-0.5, 3.0)  # a fitted c outside this is not trusted (1 + c divides the shift)
+HANDED_KEPT = 4         # steps a fitted step may use: UniPC's predictor-corrector pair, iPNDM and LMS reach back four
+FITTED_Q = (0.5, 4.0)   # a fitted newest weight q outside this is not trusted (it divides the shift)
 FITTED_RTOL = 5e-6      # UniPC's steps fit within 2.1e-6; iPNDM's, which a correction harmed, from 9.7e-6
 
 
@@ -83,20 +86,40 @@ def row_family(x: torch.Tensor, x_next: torch.Tensor, denoised: torch.Tensor, de
     return torch.where(misses_t.min(dim=0).values.isfinite(), best, torch.full_like(best, -1))
 
 
-def fitted_step(x: torch.Tensor, x_next: torch.Tensor, handed: Sequence[torch.Tensor], sigma: float,
-                sigma_next: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per row (c, fits): the step x' = A x + Σ_j w_j D_(k-j) through x_next, least squares over the
-    handed x̂0s (newest first) in float64 on the device, and c = w_0 / (1 - A) - 1, the newest
-    x̂0's weight as a one-history-value step would have it. Samplers outside the named families
-    whose step is still linear in their recent x̂0s fit within FITTED_RTOL."""
-    rows, keep = x.shape[0], sigma_next / sigma
-    target = (x_next - keep * x).reshape(rows, 1, -1).double()
-    basis = torch.stack([h.reshape(rows, -1).double() for h in handed], dim=1)    # rows, m, n
-    weights, _ = torch.linalg.solve_ex(basis @ basis.transpose(1, 2), basis @ target.transpose(1, 2))
-    miss = (target - weights.transpose(1, 2) @ basis).norm(dim=(1, 2))
-    fits = miss <= FITTED_RTOL * row_norms((x_next - x).double())
-    c = (weights[:, 0, 0] / (1.0 - keep) - 1.0).float()
-    return c, fits & (c >= FITTED_C[0]) & (c <= FITTED_C[1])
+def least_squares(target: torch.Tensor, basis: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per row (weights [rows, m], miss): target ≈ Σ_j w_j basis_j, in float64 on the device (no host sync)."""
+    rows = target.shape[0]
+    target = target.reshape(rows, 1, -1).double()
+    stacked = torch.stack([b.reshape(rows, -1).double() for b in basis], dim=1)    # rows, m, n
+    weights, _ = torch.linalg.solve_ex(stacked @ stacked.transpose(1, 2), stacked @ target.transpose(1, 2))
+    miss = (target - weights.transpose(1, 2) @ stacked).norm(dim=(1, 2))
+    return weights[:, :, 0], miss
+
+
+def fitted_step(handed: Sequence[tuple[torch.Tensor, torch.Tensor, float]], x_next: torch.Tensor,
+                sigma_next: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per row (p, q, fits) of the step from handed[0] to x_next, written x' = (1 - p B) x + q B D + (older
+    terms), B = 1 - σ_next/σ: how much of the latent and of the newest x̂0 the step carries.
+
+    handed: (x̂0, the latent it was handed at, σ) of the sampler's last steps, newest first. Two forms
+    are fitted by least squares: linear in the recent x̂0s with the latent kept as A x (UniPC's
+    predictor-corrector pair: p = 1, q = the newest weight / B), and linear in the recent noises
+    ε = (x - x̂0) / σ on top of x (DEIS, iPNDM, LMS, gradient estimation: p = q = the newest
+    weight / -σ B). A row fits where one form reaches x_next within FITTED_RTOL of the step."""
+    denoised, x, sigma = handed[0]
+    keep = sigma_next / sigma
+    weights, miss_x0 = least_squares(x_next - keep * x, [d for d, _, _ in handed])
+    q_x0 = weights[:, 0] / (1.0 - keep)
+    weights, miss_eps = least_squares(x_next - x, [(latent - d) / s for d, latent, s in handed])
+    q_eps = weights[:, 0] / (-sigma * (1.0 - keep))
+    # Past latents are themselves steps over past x̂0s, so a step of one form often fits the other
+    # within FITTED_RTOL too, with a meaningless q; the sampler's own form fits closest (iPNDM, DEIS,
+    # LMS, UniPC on the reference model: 2-600x closer, in a development run's prints).
+    x0_form = miss_x0 <= miss_eps
+    p = torch.where(x0_form, torch.ones_like(q_x0), q_eps).float()
+    q = torch.where(x0_form, q_x0, q_eps).float()
+    fits = torch.minimum(miss_x0, miss_eps) <= FITTED_RTOL * row_norms((x_next - x).double())
+    return p, q, fits & (q >= FITTED_Q[0]) & (q <= FITTED_Q[1])
 
 
 def select_rows(t: torch.Tensor, index: torch.Tensor | None) -> torch.Tensor:
@@ -109,11 +132,18 @@ def skip_error(denoised_used: torch.Tensor, denoised_better: torch.Tensor, sigma
     return (1.0 - sigma_next / sigma) * (denoised_used - denoised_better)
 
 
-def shifted_denoised(denoised: torch.Tensor, error: torch.Tensor, c: torch.Tensor | float, sigma: float,
-                     sigma_next: float) -> torch.Tensor:
-    """x̂0 that makes the step from σ to σ_next (history weight c) land as if it started `error` closer."""
-    keep = sigma_next / sigma
-    return denoised - (keep / ((1.0 - keep) * (1.0 + c))) * error
+def shifted_denoised(denoised: torch.Tensor, error: torch.Tensor, p: torch.Tensor | float, q: torch.Tensor | float,
+                     sigma: float, sigma_next: float) -> torch.Tensor:
+    """x̂0 that makes the step x' = (1 - p B) x + q B D + … from σ to σ_next land as if it started `error`
+    closer (the named formulas: p = 1, q = 1 + c)."""
+    b = 1.0 - sigma_next / sigma
+    return denoised - ((1.0 - p * b) / (q * b)) * error
+
+
+class Handed(NamedTuple):
+    denoised: torch.Tensor  # the x̂0 a step was handed
+    x: torch.Tensor         # the latent it was handed at
+    sigma: float
 
 
 @dataclass
@@ -122,7 +152,7 @@ class SkippedStep:
     rows: list[int]
     x: torch.Tensor                 # the latent the skipped step started from
     denoised: torch.Tensor          # the (extrapolated) guided x̂0 it was handed
-    history: list[torch.Tensor]     # the x̂0s handed to the steps before it, newest first (consecutive)
+    history: list[Handed]           # what the steps before it were handed, newest first (consecutive)
 
 
 @dataclass
@@ -130,7 +160,7 @@ class SkipCorrection:
     """State of one run's corrections: recent computed guided noise, the last x̂0s handed and the
     last skipped step. A point's tag is its step, its rows the rows that step computed (None: all)."""
     points: list[NoisePoint] = field(default_factory=list)
-    handed: list[tuple[int, torch.Tensor]] = field(default_factory=list)  # (step, the x̂0 the sampler got)
+    handed: list[tuple[int, Handed]] = field(default_factory=list)  # (step, what the sampler got there)
     skipped: SkippedStep | None = None
     corrected_rows: torch.Tensor | None = None  # on the device: how many row-steps were corrected
 
@@ -163,11 +193,11 @@ class SkipCorrection:
             self.skipped = SkippedStep(step, skipped_rows, x.clone(), denoised.float(), self._history(step))
         else:
             self.skipped = None
-        self.handed = self.handed[-(HANDED_KEPT - 1):] + [(step, out.float())]
+        self.handed = self.handed[-(HANDED_KEPT - 1):] + [(step, Handed(out.float(), x.clone(), sigma))]
         return out
 
-    def _history(self, step: int) -> list[torch.Tensor]:
-        """The x̂0s handed to the steps just before `step`, newest first, as far as they run unbroken."""
+    def _history(self, step: int) -> list[Handed]:
+        """What the steps just before `step` were handed, newest first, as far as they run unbroken."""
         history = []
         for handed_step, handed in reversed(self.handed):
             if handed_step != step - 1 - len(history) or len(history) == HANDED_KEPT - 1:
@@ -188,20 +218,23 @@ class SkipCorrection:
             pick = partial(select_rows, index=index)
             # the quadratic through the points, evaluated between them (coinciding σ: lower order)
             better = pick(skipped.x) - sigma_skipped * pick(extrapolate(points, sigma_skipped, "quadratic"))
-            before = pick(skipped.history[0]) if skipped.history else pick(skipped.denoised)
+            before = pick(skipped.history[0].denoised) if skipped.history else pick(skipped.denoised)
             family = row_family(pick(skipped.x), pick(x), pick(skipped.denoised), before, weights_skipped,
                                 sigma_skipped, sigma)
             c = torch.tensor(weights, device=x.device)[family.clamp(min=0)]
+            p, q = torch.ones_like(c), 1.0 + c
             if len(skipped.history) == HANDED_KEPT - 1:  # rows no formula followed: their step fitted
-                handed = [pick(skipped.denoised)] + [pick(h) for h in skipped.history]
-                c_fitted, fits = fitted_step(pick(skipped.x), pick(x), handed, sigma_skipped, sigma)
+                handed = [(pick(h.denoised), pick(h.x), h.sigma)
+                          for h in [Handed(skipped.denoised, skipped.x, sigma_skipped)] + skipped.history]
+                p_fitted, q_fitted, fits = fitted_step(handed, pick(x), sigma)
                 fitted = (family < 0) & fits
-                c = torch.where(fitted, c_fitted, c)
+                p, q = torch.where(fitted, p_fitted, p), torch.where(fitted, q_fitted, q)
                 family = torch.where(fitted, torch.full_like(family, FITTED), family)
-            c = c.reshape([-1] + [1] * (x.dim() - 1))
+            shape = [-1] + [1] * (x.dim() - 1)
             error = skip_error(pick(skipped.denoised), better, sigma_skipped, sigma)
-            fixed = shifted_denoised(pick(denoised).float(), error, c, sigma, sigma_next)
-            known = (family >= 0).reshape(c.shape)
+            fixed = shifted_denoised(pick(denoised).float(), error, p.reshape(shape), q.reshape(shape), sigma,
+                                     sigma_next)
+            known = (family >= 0).reshape(shape)
             result = torch.where(known, fixed, pick(denoised).float()).to(out.dtype)
             out = result if index is None else out.index_copy_(0, index, result)
             count = (family >= 0).sum()

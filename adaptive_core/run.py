@@ -87,7 +87,8 @@ class AdaptiveRun:
         self.step_inputs: dict[int, torch.Tensor] = {}          # first-evaluation input of recent steps
         self.current: EvalPosition | None = None
         self.latest_input: torch.Tensor | None = None
-        # With a speed, the computed step after a skip corrects it (steps linear in recent x̂0s: correction.py).
+        # With a speed, the computed step after a skip corrects it (steps linear in recent x̂0s or noises:
+        # correction.py).
         self.correction = SkipCorrection() if config.speed_factor is not None and skip_path is None else None
         self.calls_by_eval: list[EvalCalls] = []  # by evaluation index
         self.skipping_allowed = config.enabled or self.skip_path is not None
@@ -249,7 +250,8 @@ class AdaptiveRun:
             counted = f"{int(rows) // max(self.rows, 1)} skipped steps were" if whole else \
                 f"{int(rows)} skipped row-steps were"
             self.trace.notes.append(f"{counted} corrected by the computed step after them (steps linear in "
-                                    "the sampler's recent x̂0: Euler, DDIM, DPM++ 2M, res_multistep, UniPC, …)")
+                                    "the sampler's recent x̂0 or noise: Euler, DDIM, DPM++ 2M, res_multistep, "
+                                    "UniPC, DEIS, iPNDM, LMS, …)")
         self.correction.reset()
 
     def _read_back(self, corrected: torch.Tensor | None) -> tuple[list[float | None], float | None]:

@@ -51,7 +51,8 @@ ADAPTIVE_OPTIONAL_INPUTS = {
                    "sampler's σ schedule where they cost the picture least; a skip whose predicted "
                    "error is too large is refused. Samplers with two calls a step (heun, dpm_2) first skip "
                    "only a step's first call, answered from the previous step's second call. With euler, "
-                   "ddim, dpmpp_2m, res_multistep and uni_pc, the computed step after a skip corrects it. threshold "
+                   "ddim, dpmpp_2m, res_multistep, uni_pc, deis, ipndm and lms, the computed step after a skip "
+                   "corrects it. threshold "
                    "(δ) = decide with the threshold alone (the paper; how workflows saved before this input "
                    "behave). threshold 0 still turns skipping off."}),
 }

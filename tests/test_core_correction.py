@@ -25,7 +25,7 @@ def test_the_shifted_denoised_makes_a_step_land_as_if_from_the_corrected_latent(
     torch.manual_seed(0)
     x, denoised, before, error = (torch.randn(3, 4, 8, 8) for _ in range(4))
     sigma, sigma_next = 2.0, 1.5
-    shifted = shifted_denoised(denoised, 0.1 * error, c, sigma, sigma_next)
+    shifted = shifted_denoised(denoised, 0.1 * error, 1.0, 1.0 + c, sigma, sigma_next)
     assert torch.allclose(multistep_x(x, shifted, before, c, sigma, sigma_next),
                           multistep_x(x - 0.1 * error, denoised, before, c, sigma, sigma_next), atol=1e-5)
 
@@ -55,19 +55,40 @@ def test_each_row_is_told_the_formula_its_sampler_stepped_with():
     assert history_weights(sigmas, 0) == [0.0] * 3 and history_weights(sigmas, 2) == [0.0] * 3
 
 
-def test_a_step_linear_in_the_last_four_x0s_is_fitted_and_its_newest_weight_read_as_c():
+def test_a_step_linear_in_the_last_four_x0s_is_fitted_and_its_newest_weight_read_as_q():
     torch.manual_seed(2)
-    x, *handed = (torch.randn(2, 4, 16, 16) for _ in range(5))
+    x, *denoised = (torch.randn(2, 4, 16, 16) for _ in range(5))
+    handed = [(d, torch.randn_like(x), 2.5) for d in denoised]
+    handed[0] = (denoised[0], x, 2.0)
     keep = 0.8  # σ 2.0 -> 1.6
     weights = torch.tensor([0.46, -0.31, 0.07, -0.02])  # sums to 1 - A, as any consistent step's do
-    step = keep * x + sum(w * h for w, h in zip(weights, handed))
-    c, fits = fitted_step(x, step, handed, 2.0, 1.6)
+    step = keep * x + sum(w * d for w, d in zip(weights, denoised))
+    p, q, fits = fitted_step(handed, step, 1.6)
     assert fits.tolist() == [True, True]
-    assert c.tolist() == pytest.approx([0.46 / 0.2 - 1.0] * 2, abs=1e-4)
+    assert q.tolist() == pytest.approx([0.46 / 0.2] * 2, abs=1e-4) and p.tolist() == [1.0, 1.0]
     elsewhere = step + 1e-3 * torch.randn_like(step)  # a direction no handed x̂0 has: not a linear step
-    assert fitted_step(x, elsewhere, handed, 2.0, 1.6)[1].tolist() == [False, False]
-    far = keep * x + 0.02 * handed[0] + 0.18 * handed[1]  # c = 0.02 / 0.2 - 1 = -0.9: not trusted
-    assert fitted_step(x, far, handed, 2.0, 1.6)[1].tolist() == [False, False]
+    assert fitted_step(handed, elsewhere, 1.6)[2].tolist() == [False, False]
+    far = keep * x + 0.02 * denoised[0] + 0.18 * denoised[1]  # q = 0.02 / 0.2 = 0.1: not trusted
+    assert fitted_step(handed, far, 1.6)[2].tolist() == [False, False]
+
+
+def test_a_step_linear_in_the_last_four_noises_is_fitted_as_an_adams_step():
+    torch.manual_seed(3)
+    sigmas = [2.0, 2.4, 2.9, 3.5]  # newest first
+    handed = [(torch.randn(2, 4, 16, 16), torch.randn(2, 4, 16, 16), s) for s in sigmas]
+    eps = [(x - d) / s for d, x, s in handed]
+    # iPNDM's fourth-order step as ComfyUI writes it, σ 2.0 -> 1.6
+    step = handed[0][1] + (1.6 - 2.0) * (55 * eps[0] - 59 * eps[1] + 37 * eps[2] - 9 * eps[3]) / 24
+    p, q, fits = fitted_step(handed, step, 1.6)
+    assert fits.tolist() == [True, True]
+    assert q.tolist() == pytest.approx([55 / 24] * 2, abs=1e-4) and p.tolist() == pytest.approx(q.tolist())
+    # and the shift that p, q give makes such a step land as if it started from the corrected latent
+    x, d, error = handed[0][1], handed[0][0], 0.01 * torch.randn_like(handed[0][1])
+
+    def adams(x: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+        return x + (1.6 - 2.0) * (55 * (x - d) / 2.0 - 59 * eps[1] + 37 * eps[2] - 9 * eps[3]) / 24
+    shifted = shifted_denoised(d, error, p.reshape(2, 1, 1, 1), q.reshape(2, 1, 1, 1), 2.0, 1.6)
+    assert torch.allclose(adams(x, shifted), adams(x - error, d), atol=1e-4)
 
 
 def cubic_noise(sigma: float, x: torch.Tensor) -> torch.Tensor:
