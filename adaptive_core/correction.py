@@ -50,9 +50,9 @@ STEP_RTOL = 1e-5  # float32 rounding: measured <= 1e-6 of a step; DEIS/UniPC ste
 POINTS_KEPT = 4
 FAMILIES = ("euler", "dpmpp_2m", "res_multistep")  # a row's sampler: the formula it follows, -1 none
 FITTED = len(FAMILIES)  # the family of a row whose step was fitted (fitted_step)
-HANDED_KEPT = 4         # steps a fitted step may use: UniPC's predictor-corrector pair, iPNDM and LMS reach back four
+HANDED_KEPT = 4         # steps a fitted step may use: UniPC's corrector pair, iPNDM and LMS reach back four
 FITTED_Q = (0.5, 4.0)   # a fitted newest weight q outside this is not trusted (it divides the shift)
-FITTED_RTOL = 5e-6      # UniPC's steps fit within 2.1e-6; iPNDM's, which a correction harmed, from 9.7e-6
+FITTED_RTOL = 5e-6      # a sampler's steps fit their own form within ~2e-6 (UniPC, iPNDM, DEIS, LMS; dev prints)
 
 
 def history_weights(sigmas: Sequence[float], k: int) -> list[float]:
