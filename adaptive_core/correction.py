@@ -151,8 +151,7 @@ class Handed(NamedTuple):
 class SkippedStep:
     step: int
     rows: list[int]
-    x: torch.Tensor                 # the latent the skipped step started from
-    denoised: torch.Tensor          # the (extrapolated) guided x̂0 it was handed
+    handed: Handed                  # its latent and the (extrapolated) guided x̂0 it was handed
     history: list[Handed]           # what the steps before it were handed, newest first (consecutive)
 
 
@@ -190,11 +189,10 @@ class SkipCorrection:
             rows = [row for row in computed_rows if row in previous.rows]
             if rows:
                 out = self._correct(step, x, denoised, sigmas, previous, rows)
-        if skipped_rows:
-            self.skipped = SkippedStep(step, skipped_rows, x.clone(), denoised.float(), self._history(step))
-        else:
-            self.skipped = None
-        self.handed = self.handed[-(HANDED_KEPT - 1):] + [(step, Handed(out.float(), x.clone(), sigma))]
+        # a skipped row's x̂0 is never corrected in its own step: `out` is what it was handed
+        handed = Handed(out.float(), x.clone(), sigma)
+        self.skipped = SkippedStep(step, skipped_rows, handed, self._history(step)) if skipped_rows else None
+        self.handed = self.handed[-(HANDED_KEPT - 1):] + [(step, handed)]
         return out
 
     def _history(self, step: int) -> list[Handed]:
@@ -218,21 +216,20 @@ class SkipCorrection:
             index = None if len(group) == x.shape[0] else torch.tensor(group).to(x.device, non_blocking=True)
             pick = partial(select_rows, index=index)
             # the quadratic through the points, evaluated between them (coinciding σ: lower order)
-            better = pick(skipped.x) - sigma_skipped * pick(extrapolate(points, sigma_skipped, "quadratic"))
-            before = pick(skipped.history[0].denoised) if skipped.history else pick(skipped.denoised)
-            family = row_family(pick(skipped.x), pick(x), pick(skipped.denoised), before, weights_skipped,
-                                sigma_skipped, sigma)
+            skipped_x, skipped_denoised = pick(skipped.handed.x), pick(skipped.handed.denoised)
+            better = skipped_x - sigma_skipped * pick(extrapolate(points, sigma_skipped, "quadratic"))
+            before = pick(skipped.history[0].denoised) if skipped.history else skipped_denoised
+            family = row_family(skipped_x, pick(x), skipped_denoised, before, weights_skipped, sigma_skipped, sigma)
             c = torch.tensor(weights, device=x.device)[family.clamp(min=0)]
             p, q = torch.ones_like(c), 1.0 + c
             if len(skipped.history) == HANDED_KEPT - 1:  # rows no formula followed: their step fitted
-                handed = [(pick(h.denoised), pick(h.x), h.sigma)
-                          for h in [Handed(skipped.denoised, skipped.x, sigma_skipped)] + skipped.history]
+                handed = [Handed(pick(h.denoised), pick(h.x), h.sigma) for h in [skipped.handed] + skipped.history]
                 p_fitted, q_fitted, fits = fitted_step(handed, pick(x), sigma)
                 fitted = (family < 0) & fits
                 p, q = torch.where(fitted, p_fitted, p), torch.where(fitted, q_fitted, q)
                 family = torch.where(fitted, torch.full_like(family, FITTED), family)
             shape = [-1] + [1] * (x.dim() - 1)
-            error = skip_error(pick(skipped.denoised), better, sigma_skipped, sigma)
+            error = skip_error(skipped_denoised, better, sigma_skipped, sigma)
             fixed = shifted_denoised(pick(denoised).float(), error, p.reshape(shape), q.reshape(shape), sigma,
                                      sigma_next)
             known = (family >= 0).reshape(shape)
