@@ -195,6 +195,15 @@ class SkipCorrection:
         self.handed = self.handed[-(HANDED_KEPT - 1):] + [(step, handed)]
         return out
 
+    def record_warmup(self, step: int, x: torch.Tensor, denoised: torch.Tensor, sigma: float) -> None:
+        """What a warm-up step (computed, before the sampler's rhythm was known) was handed: the history
+        of the first skips' fitted steps. Not a noise point: the interpolation keeps to the steps after
+        the warm-up (with steps 1-3 among its points euler/normal at 2x lost 0.4 dB and no x̂0-formula
+        sampler gained; bench/all_samplers.py on that variant, not kept)."""
+        if sigma > 0:
+            handed = Handed(denoised.float(), x[:, : denoised.shape[1]].float().clone(), sigma)
+            self.handed = self.handed[-(HANDED_KEPT - 1):] + [(step, handed)]
+
     def _history(self, step: int) -> list[Handed]:
         """What the steps just before `step` were handed, newest first, as far as they run unbroken."""
         history = []

@@ -87,6 +87,9 @@ class AdaptiveRun:
         self.step_inputs: dict[int, torch.Tensor] = {}          # first-evaluation input of recent steps
         self.current: EvalPosition | None = None
         self.latest_input: torch.Tensor | None = None
+        # Before the rhythm is known an evaluation's step is told by the callback after it: the last
+        # (evaluation index, x, x̂0), recorded for the correction once that callback names its step.
+        self.unplaced: tuple[int, torch.Tensor, torch.Tensor] | None = None
         # With a speed, the computed step after a skip corrects it (steps linear in recent x̂0s or noises:
         # correction.py).
         self.correction = SkipCorrection() if config.speed_factor is not None and skip_path is None else None
@@ -143,6 +146,7 @@ class AdaptiveRun:
                 self.cache.drop_spare()
             if self.clock.broken:
                 self._stop_after_rhythm_change(step)
+            self._place_warmup_evaluation(step)
             if 0 <= step < self.total_steps and step not in self.step_inputs \
                     and self.latest_input is not None:
                 self._start_step(step, self.latest_input, decide=False)
@@ -187,13 +191,27 @@ class AdaptiveRun:
         with self._lock:
             position = self.current
             if self.correction is None or position is None or position.step >= self.total_steps \
-                    or position.slot != 0 or (self.clock.period or 1) != 1 or self.clock.broken \
+                    or (self.clock.period or 1) != 1 or self.clock.broken \
                     or x.shape[0] != self.rows or denoised.shape[0] != self.rows:
+                return denoised
+            if self.clock.period is None:  # the warm-up: nothing skipped yet, recorded at its callback
+                self.unplaced = (position.index, x, denoised)
+                return denoised
+            if position.slot != 0:
                 return denoised
             calls = self.calls_by_eval[position.index]
             computed = sorted(calls.rows_run)
             skipped = [row for row in range(self.rows) if row not in calls.rows_run] if calls.cached_calls else []
             return self.correction.after_evaluation(position.step, x, denoised, self.sigmas, skipped, computed)
+
+    def _place_warmup_evaluation(self, step: int) -> None:
+        """Record a warm-up step's evaluation for the correction, now that the callback says it was the
+        first of `step`: the first skips' fitted steps reach back into the warm-up."""
+        unplaced, self.unplaced = self.unplaced, None
+        if unplaced is not None and self.correction is not None and unplaced[0] == self.clock.evaluations - 1 \
+                and 0 <= step < self.total_steps:
+            _, x, denoised = unplaced
+            self.correction.record_warmup(step, x, denoised, self.sigmas[step])
 
     def live_mask(self, upto: int) -> str:
         """Steps so far: "1" computed, "0" skipped, "." not reached (for the live UI)."""
@@ -239,6 +257,7 @@ class AdaptiveRun:
             self.eval_sigmas.clear()
             self.step_inputs.clear()
             self.latest_input = None
+            self.unplaced = None
             self.current = None
             return self.trace
 

@@ -121,15 +121,15 @@ def test_the_step_after_a_skip_corrects_it_and_comes_closer_to_ksampler(comfy, m
 def test_steps_linear_in_the_recent_noises_have_every_correctable_skip_corrected(comfy, sampler, scheduler):
     """iPNDM, DEIS, LMS, gradient estimation: the step is x + Σ w_j ε_j over past latents too, which
     no x̂0-linear formula reproduces; fitted on the noises, every skip followed by a computed step
-    other than the last is corrected, from the first one whose three steps before it the pack saw
-    (step 6: it files evaluations under steps from step 3 on, once it knows the sampler's rhythm)."""
+    other than the last is corrected, the first after the warm-up included (its fit reaches back into
+    the warm-up, whose steps the pack records once each callback names them)."""
     from adaptive_core.trace import COMPUTED_MARK, SKIPPED_MARK
     from test_per_sample import digits_batch
     inputs = digits_batch(comfy, [3, 7])
     _, trace = adaptive(comfy, inputs, threshold=0.01, speed="2x", steps=25, cfg=3.0, sampler_name=sampler,
                         scheduler=scheduler)
     mask = trace.mask_text()
-    correctable = sum(mask[k] == SKIPPED_MARK and mask[k + 1] == COMPUTED_MARK for k in range(6, len(mask) - 2))
+    correctable = sum(mask[k] == SKIPPED_MARK and mask[k + 1] == COMPUTED_MARK for k in range(len(mask) - 2))
     corrected = [note for note in trace.notes if "corrected by the computed step after them" in note]
     assert correctable > 0 and corrected and corrected[0].startswith(f"{correctable} skipped steps were"), \
         (mask, trace.notes)
