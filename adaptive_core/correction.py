@@ -196,13 +196,13 @@ class SkipCorrection:
         return out
 
     def record_warmup(self, step: int, x: torch.Tensor, denoised: torch.Tensor, sigma: float) -> None:
-        """What a warm-up step (computed, before the sampler's rhythm was known) was handed: the history
-        of the first skips' fitted steps. Not a noise point: the interpolation keeps to the steps after
-        the warm-up (with steps 1-3 among its points euler/normal at 2x lost 0.4 dB and no x̂0-formula
-        sampler gained; bench/all_samplers.py on that variant, not kept)."""
+        """What a warm-up step the pack could not place until its callback was handed (float32 copies of
+        x and x̂0, kept as they are): the history the first skips' fitted steps reach back into. Not
+        a noise point: the interpolation's points stay the run's first step and the steps from the
+        sampler's rhythm on (at 2x, 25 steps, with steps 1-2 among them euler/normal lost 0.4 dB and
+        no x̂0-formula sampler gained; bench/all_samplers.py on that variant, not kept)."""
         if sigma > 0:
-            handed = Handed(denoised.float(), x[:, : denoised.shape[1]].float().clone(), sigma)
-            self.handed = self.handed[-(HANDED_KEPT - 1):] + [(step, handed)]
+            self.handed = self.handed[-(HANDED_KEPT - 1):] + [(step, Handed(denoised, x, sigma))]
 
     def _history(self, step: int) -> list[Handed]:
         """What the steps just before `step` were handed, newest first, as far as they run unbroken."""

@@ -194,8 +194,9 @@ class AdaptiveRun:
                     or (self.clock.period or 1) != 1 or self.clock.broken \
                     or x.shape[0] != self.rows or denoised.shape[0] != self.rows:
                 return denoised
-            if self.clock.period is None:  # the warm-up: nothing skipped yet, recorded at its callback
-                self.unplaced = (position.index, x, denoised)
+            if self.clock.period is None and position.index > 0:  # the warm-up: recorded at its callback
+                channels = denoised.shape[1]  # copies: the sampler may update x in place before then
+                self.unplaced = (position.index, x[:, :channels].float().clone(), denoised.float().clone())
                 return denoised
             if position.slot != 0:
                 return denoised
