@@ -196,7 +196,8 @@ class AdaptiveRun:
                 return denoised
             if self.clock.period is None and position.index > 0:  # the warm-up: recorded at its callback
                 channels = denoised.shape[1]  # copies: the sampler may update x in place before then
-                self.unplaced = (position.index, x[:, :channels].float().clone(), denoised.float().clone())
+                self.unplaced = (position.index, x[:, :channels].to(torch.float32, copy=True),
+                                 denoised.to(torch.float32, copy=True))
                 return denoised
             if position.slot != 0:
                 return denoised
