@@ -86,6 +86,12 @@ def row_family(x: torch.Tensor, x_next: torch.Tensor, denoised: torch.Tensor, de
     return torch.where(misses_t.min(dim=0).values.isfinite(), best, torch.full_like(best, -1))
 
 
+class Handed(NamedTuple):
+    denoised: torch.Tensor  # the x̂0 a step was handed
+    x: torch.Tensor         # the latent it was handed at
+    sigma: float
+
+
 def least_squares(target: torch.Tensor, basis: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """Per row (weights [rows, m], miss): target ≈ Σ_j w_j basis_j, in float64 on the device (no host sync)."""
     rows = target.shape[0]
@@ -96,12 +102,12 @@ def least_squares(target: torch.Tensor, basis: Sequence[torch.Tensor]) -> tuple[
     return weights[:, :, 0], miss
 
 
-def fitted_step(handed: Sequence[tuple[torch.Tensor, torch.Tensor, float]], x_next: torch.Tensor,
+def fitted_step(handed: Sequence[Handed], x_next: torch.Tensor,
                 sigma_next: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per row (p, q, fits) of the step from handed[0] to x_next, written x' = (1 - p B) x + q B D + (older
     terms), B = 1 - σ_next/σ: how much of the latent and of the newest x̂0 the step carries.
 
-    handed: (x̂0, the latent it was handed at, σ) of the sampler's last steps, newest first. Two forms
+    handed: what the sampler's last steps were handed (x̂0, latent, σ), newest first. Two forms
     are fitted by least squares: linear in the recent x̂0s with the latent kept as A x (UniPC's
     predictor-corrector pair: p = 1, q = the newest weight / B), and linear in the recent noises
     ε = (x - x̂0) / σ on top of x (DEIS, iPNDM, LMS, gradient estimation: p = q = the newest
@@ -139,12 +145,6 @@ def shifted_denoised(denoised: torch.Tensor, error: torch.Tensor, p: torch.Tenso
     closer (the named formulas: p = 1, q = 1 + c)."""
     b = 1.0 - sigma_next / sigma
     return denoised - ((1.0 - p * b) / (q * b)) * error
-
-
-class Handed(NamedTuple):
-    denoised: torch.Tensor  # the x̂0 a step was handed
-    x: torch.Tensor         # the latent it was handed at
-    sigma: float
 
 
 @dataclass
@@ -192,7 +192,7 @@ class SkipCorrection:
         # a skipped row's x̂0 is never corrected in its own step: `out` is what it was handed
         handed = Handed(out.float(), x.clone(), sigma)
         self.skipped = SkippedStep(step, skipped_rows, handed, self._history(step)) if skipped_rows else None
-        self.handed = self.handed[-(HANDED_KEPT - 1):] + [(step, handed)]
+        self._remember(step, handed)
         return out
 
     def record_warmup(self, step: int, x: torch.Tensor, denoised: torch.Tensor, sigma: float) -> None:
@@ -202,7 +202,10 @@ class SkipCorrection:
         sampler's rhythm on (at 2x, 25 steps, with steps 1-2 among them euler/normal lost 0.4 dB and
         no x̂0-formula sampler gained; bench/all_samplers.py on that variant, not kept)."""
         if sigma > 0:
-            self.handed = self.handed[-(HANDED_KEPT - 1):] + [(step, Handed(denoised, x, sigma))]
+            self._remember(step, Handed(denoised, x, sigma))
+
+    def _remember(self, step: int, handed: Handed) -> None:
+        self.handed = self.handed[-(HANDED_KEPT - 1):] + [(step, handed)]
 
     def _history(self, step: int) -> list[Handed]:
         """What the steps just before `step` were handed, newest first, as far as they run unbroken."""
