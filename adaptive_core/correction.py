@@ -199,8 +199,8 @@ class SkipCorrection:
         """What a warm-up step the pack could not place until its callback was handed (float32 copies of
         x and x̂0, kept as they are): the history the first skips' fitted steps reach back into. Not
         a noise point: the interpolation's points stay the run's first step and the steps from the
-        sampler's rhythm on (at 2x, 25 steps, with steps 1-2 among them euler/normal lost 0.4 dB and
-        no x̂0-formula sampler gained; bench/all_samplers.py on that variant, not kept)."""
+        sampler's rhythm on (with steps 1-2 among them, a variant not kept, euler/normal at 2x lost
+        and no x̂0-formula sampler gained; figures in issue 11's notes)."""
         if sigma > 0:
             self._remember(step, Handed(denoised, x, sigma))
 
