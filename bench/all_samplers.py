@@ -35,18 +35,25 @@ DEFAULTS = dict(threshold=0.01, max_skip_steps=4, warmup_steps=4, keep_last_step
                 per_sample=False, speed="2x")
 
 
+def fewer_steps_around(calls: float, calls_per_step: float, steps: int) -> range:
+    """The step counts whose calls bracket `calls` (a step's calls vary by one for heun-like
+    samplers, whose last step makes one call): all the interpolation reads."""
+    centre = calls / calls_per_step
+    return range(max(1, math.floor(centre) - 2), min(steps, math.ceil(centre) + 3))
+
+
 def study(bench: Bench, sampler: str, scheduler: str, steps: int, batch) -> dict:
     core = dict(cfg=3.0, sampler_name=sampler, scheduler=scheduler)
     full = bench.sample(batch, steps=steps, **core)
 
     def score(result) -> float:
         return statistics.mean(min(psnr(a, b), 100.0) for a, b in zip(result.images, full.images))
-    fewer = []
-    for m in range(math.floor(steps * 0.3), steps):
-        result = bench.sample(batch, steps=m, **core)
-        fewer.append((result.model_calls[0], score(result)))
     pack = bench.sample(batch, "AdaptiveKSampler", steps=steps, **core, **DEFAULTS)
     calls = statistics.mean(pack.model_calls)
+    fewer = []
+    for m in fewer_steps_around(calls, full.model_calls[0] / steps, steps):
+        result = bench.sample(batch, steps=m, **core)
+        fewer.append((result.model_calls[0], score(result)))
     baseline = interpolate(fewer, calls)
     return {"sampler": sampler, "scheduler": scheduler, "full_calls": full.model_calls[0], "calls": calls,
             "psnr": score(pack), "fewer": baseline, "notes": " / ".join(n.split(";")[0] for n in pack.trace.notes)}
