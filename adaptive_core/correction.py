@@ -163,12 +163,14 @@ class SkipCorrection:
     handed: list[tuple[int, Handed]] = field(default_factory=list)  # (step, what the sampler got there)
     skipped: SkippedStep | None = None
     corrected_rows: torch.Tensor | None = None  # on the device: how many row-steps were corrected
+    past_value_rows: torch.Tensor | None = None  # on the device: of those, how many stepped with past values
 
     def reset(self) -> None:
         self.points.clear()
         self.handed.clear()
         self.skipped = None
         self.corrected_rows = None
+        self.past_value_rows = None
 
     def after_evaluation(self, step: int, x: torch.Tensor, denoised: torch.Tensor, sigmas: Sequence[float],
                          skipped_rows: list[int], computed_rows: list[int]) -> torch.Tensor:
@@ -194,6 +196,12 @@ class SkipCorrection:
         self.skipped = SkippedStep(step, skipped_rows, handed, self._history(step)) if skipped_rows else None
         self._remember(step, handed)
         return out
+
+    def steps_with_past_values(self) -> bool | None:
+        """Whether the sampler's corrected steps used past x̂0s or noises besides the newest (DPM++ 2M,
+        res_multistep, UniPC, DEIS, iPNDM, LMS; not Euler or DDIM); None before any correction. One
+        host read."""
+        return None if self.past_value_rows is None else bool(self.past_value_rows.item() > 0)
 
     def record_warmup(self, step: int, x: torch.Tensor, denoised: torch.Tensor, sigma: float) -> None:
         """What a warm-up step the pack could not place until its callback was handed (float32 copies of
@@ -247,8 +255,9 @@ class SkipCorrection:
             known = (family >= 0).reshape(shape)
             result = torch.where(known, fixed, pick(denoised).float()).to(out.dtype)
             out = result if index is None else out.index_copy_(0, index, result)
-            count = (family >= 0).sum()
+            count, past = (family >= 0).sum(), (family > 0).sum()  # family 0: Euler/DDIM, the newest x̂0 only
             self.corrected_rows = count if self.corrected_rows is None else self.corrected_rows + count
+            self.past_value_rows = past if self.past_value_rows is None else self.past_value_rows + past
         return out
 
     def _groups(self, rows: list[int]) -> dict[tuple[int, ...], list[NoisePoint]]:

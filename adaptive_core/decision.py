@@ -32,6 +32,15 @@ RUN_GROWTH = 3.0  # the r-th skip in a row extrapolates r steps ahead: it costs 
 # uncorrected, until this weight (bench/peers.py before/after in README); 4 was the best of 1, 2,
 # 4, 16 tried on a few settings in development runs (not a kept command).
 UNCORRECTED = 4.0
+# A step this many times longer in log σ than the step before it (the normal schedule's last step
+# to σ > 0: 0.139 -> 0.029 after steps of ~0.05 at 50 steps) extrapolates the sampler's past values
+# far: DPM++ 2M weighs its previous x̂0 by 1/(2r), LMS, iPNDM and DEIS their last noises by large
+# variable-step weights. A skipped value stays in that memory, where the correction does not reach
+# (it corrects the latent), so a run whose sampler steps with past values computes the
+# HISTORY_REACH steps before such a step (AdaptiveRun; moving those skips elsewhere in the plan
+# lengthened its runs and measured worse at 25 and 50 steps).
+LONG_STEP = 2.0
+HISTORY_REACH = 3
 PLAN_LIMIT = 1000  # longer windows get evenly spread skips (the plan is O(steps x skips))
 
 
@@ -99,6 +108,19 @@ def speed_plan(factor: float, sigmas: Sequence[float], first: int, end: int, max
     shortest runs that reach the budget (never beyond the user's Cmax, which caps the budget)."""
     steps = len(sigmas) - 1
     return cheapest_skips(math.ceil(steps * (1.0 - 1.0 / factor) - 1e-9), sigmas, first, end, max_skip_steps)
+
+
+def long_step(sigmas: Sequence[float], j: int) -> bool:
+    """Step j (σ_j -> σ_(j+1) > 0) is LONG_STEP times longer in log σ than step j-1 or more."""
+    if j < 1 or j + 1 >= len(sigmas) or not sigmas[j - 1] > sigmas[j] > sigmas[j + 1] > 0:
+        return False
+    return math.log(sigmas[j] / sigmas[j + 1]) >= LONG_STEP * math.log(sigmas[j - 1] / sigmas[j])
+
+
+def reused_by_long_step(sigmas: Sequence[float], k: int) -> bool:
+    """A long step comes within HISTORY_REACH steps after step k: a sampler that steps with its past
+    values carries k's into it."""
+    return any(long_step(sigmas, j) for j in range(k + 1, k + 1 + HISTORY_REACH))
 
 
 def cheapest_skips(wanted: int, sigmas: Sequence[float], first: int, end: int, max_skip_steps: int) -> list[bool]:

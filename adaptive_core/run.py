@@ -23,7 +23,7 @@ import torch
 from .config import AdaptiveConfig
 from .correction import SkipCorrection
 from .criterion import criterion_value
-from .decision import paper_skip, prediction_gap, reuse_plan, speed_plan
+from .decision import paper_skip, prediction_gap, reuse_plan, reused_by_long_step, speed_plan
 from .noise_cache import SAME_SIGMA_RTOL, NoiseCache, implied_noise
 from .step_clock import EvalPosition, StepClock
 from .trace import AdaptiveTrace, StepRecord
@@ -78,6 +78,8 @@ class AdaptiveRun:
         self.in_a_row: list[int] = []
         self.plan: list[bool] | None = None         # a speed's skip mask, made at its first decision
         self.refused = 0                            # planned skips (row-steps) the error estimate refused
+        self.kept_for_long_step: set[int] = set()   # planned skips computed: a long step reuses them
+        self.past_values: bool | None = None        # the sampler steps with past values (read once)
         # Samplers that call the model 2+ times a step: the slot whose noise answers the next step's
         # first call (heun's at that very σ), and the steps that skip only that first call.
         self.reuse_slot: int | None = None
@@ -251,6 +253,10 @@ class AdaptiveRun:
             self.trace.kept_last_steps = self.clock.protected_tail(
                 0 if self.skip_path is not None else self.config.keep_last_steps)
             self._note_corrections(corrected_rows)
+            if self.kept_for_long_step:
+                self.trace.notes.append(
+                    f"{len(self.kept_for_long_step)} planned skips computed: a much longer step follows them "
+                    "and this sampler steps with its past values, which a skip would leave in its memory")
             if self.reused_steps:
                 self.trace.notes.append(
                     f"{len(self.reused_steps)} steps skipped only their first model call (its noise came from "
@@ -348,7 +354,16 @@ class AdaptiveRun:
             self._make_plan(tail)
         if not (self.plan[k] or self.reuse[k]):
             return None
+        if self.plan[k] and reused_by_long_step(self.sigmas, k) and self._steps_with_past_values():
+            self.kept_for_long_step.add(k)
+            return None
         return self._prediction_gaps(k, self.rows if self.per_sample else 1) <= self.config.error_tolerance
+
+    def _steps_with_past_values(self) -> bool:
+        """Read once, from the corrections so far (none yet: no)."""
+        if self.past_values is None and self.correction is not None:
+            self.past_values = self.correction.steps_with_past_values()
+        return bool(self.past_values)
 
     def _make_plan(self, tail: int) -> None:
         """The speed's plan, made at the first decision. With 2+ calls a step, the warm-up's last

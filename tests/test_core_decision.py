@@ -11,7 +11,8 @@ import torch
 
 from adaptive_core import AdaptiveConfig, AdaptiveRun, should_skip
 from adaptive_core.decision import (RUN_GROWTH, UNCORRECTED, cheapest_skips, even_spread, most_skips, plan_skips,
-                                    prediction_gap, reuse_plan, skip_cost, speed_plan)
+                                    long_step, prediction_gap, reuse_plan, reused_by_long_step,
+                                    skip_cost, speed_plan)
 from adaptive_core.noise_cache import NoisePoint, row_sigma
 
 PAPER = dict(noise_reuse="hold", max_skip_steps=4, keep_last_steps=0)
@@ -170,6 +171,19 @@ def test_a_skip_just_before_the_last_step_costs_more_and_the_plan_keeps_it_compu
     assert skip_cost(sigmas, 22) == skip_cost(followed, 22)
     plan = speed_plan(2.0, sigmas, first=4, end=24, max_skip_steps=4)
     assert sum(plan) == 13 and not plan[23] and longest_run(plan) == 2
+
+
+def test_a_long_step_after_short_ones_marks_the_steps_whose_values_it_reuses():
+    # Normal-like end: step 23 (σ 0.26 -> 0.03) is ~12x longer in log σ than step 22; a sampler that
+    # steps with past values carries steps 20-22's into it. The last step (to σ = 0) is no such step.
+    sigmas = [14.6 * 0.84 ** i for i in range(24)] + [0.03, 0.0]
+    assert [j for j in range(25) if long_step(sigmas, j)] == [23]
+    assert [k for k in range(25) if reused_by_long_step(sigmas, k)] == [20, 21, 22]
+    # Karras-like (even in log σ to the end) and UniPC's schedule (ComfyUI drops the penultimate σ)
+    karras = [(14.6 ** (1 / 7) + i / 24 * (0.03 ** (1 / 7) - 14.6 ** (1 / 7))) ** 7 for i in range(25)] + [0.0]
+    assert not any(long_step(karras, j) for j in range(25))
+    assert not any(long_step(sigmas[:24] + [0.0], j) for j in range(24))
+    assert long_step([4.0, 2.0, 1.0, 0.25, 0.0], 2) and not long_step([4.0, 2.0, 1.0, 0.26, 0.0], 2)
 
 
 def test_the_speed_plan_respects_warmup_tail_and_the_users_cmax():

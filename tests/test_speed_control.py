@@ -142,3 +142,30 @@ def test_samplers_whose_steps_fit_no_linear_step_are_not_corrected(comfy, sample
     _, trace = adaptive(comfy, inputs, threshold=0.01, speed="2x", steps=STEPS, cfg=3.0, sampler_name=sampler)
     assert trace.skipped_steps > 0
     assert not any("corrected" in note for note in trace.notes), trace.notes
+
+
+@pytest.mark.parametrize("sampler", ["lms", "ipndm_v", "dpmpp_2m"])
+def test_samplers_stepping_with_past_values_compute_the_steps_a_long_step_reuses(comfy, monkeypatch, sampler):
+    """The normal schedule's last step to σ > 0 (0.139 -> 0.029 at 50 steps) is ~4x longer in log σ
+    than the one before it: LMS, iPNDM and DPM++ 2M carry their last values into it, so the plan's
+    skips among the three steps before it are computed, and the result comes closer to KSampler's
+    than with them skipped; Euler, which steps with the newest value only, keeps them."""
+    from test_mask_picture import core_module
+    from test_per_sample import digits_batch
+    reused_by_long_step = core_module(comfy, "decision").reused_by_long_step
+    inputs = digits_batch(comfy, [3, 7])
+    settings = dict(steps=50, cfg=3.0, scheduler="normal")
+    _, euler = adaptive(comfy, inputs, threshold=0.01, speed="2x", sampler_name="euler", **settings)
+    samples, trace = adaptive(comfy, inputs, threshold=0.01, speed="2x", sampler_name=sampler, **settings)
+    sigmas = [step.sigma for step in trace.steps] + [0.0]
+    reused = [k for k in range(50) if reused_by_long_step(sigmas, k)]
+    assert reused == [45, 46, 47]
+    assert any(not euler.rows[0][k] for k in reused), euler.mask_text()  # planned skips there
+    assert all(trace.rows[0][k] for k in reused), trace.mask_text()
+    assert any("a much longer step follows them" in note for note in trace.notes), trace.notes
+    assert trace.computed_steps <= euler.computed_steps + 1
+    monkeypatch.setattr(core_module(comfy, "run"), "reused_by_long_step", lambda sigmas, k: False)
+    skipped, same_plan = adaptive(comfy, inputs, threshold=0.01, speed="2x", sampler_name=sampler, **settings)
+    assert same_plan.mask_text() == euler.mask_text()
+    full = ksampler(comfy, inputs, sampler_name=sampler, **settings)
+    assert psnr_to(samples, full) > psnr_to(skipped, full) + 1.0
