@@ -48,7 +48,9 @@ class AdaptiveConfig:
         Samplers with 2+ calls a step (heun, dpm_2) first answer a step's first call from the
         previous step's later call (decision.reuse_plan), one call saved each. With steps linear in
         the sampler's recent x̂0s (euler, ddim, dpmpp_2m, res_multistep, uni_pc) or noises (deis,
-        ipndm, lms, gradient_estimation) the computed step after a skip corrects it (correction.py).
+        ipndm, lms, gradient_estimation) the computed step after a skip corrects it (correction.py);
+        those that step with past values (all of them but euler and ddim) compute the planned skips
+        a much longer step would reuse (decision.reused_by_long_step: the normal schedule's end).
     error_tolerance: with a speed, a planned skip is refused when the embedded error estimate (the gap
         between the quadratic and linear noise predictions at the step's σ, relative to |ε|)
         exceeds it.

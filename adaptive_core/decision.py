@@ -14,6 +14,8 @@ Two modes:
   (bench/compare_runs.py). The run still watches
   itself: a planned skip whose embedded error estimate (the gap between the quadratic and linear
   noise predictions at the step's σ, relative to |ε|) exceeds the tolerance is refused.
+  A sampler that steps with past values (what the correction found) computes the planned skips
+  a much longer step would reuse (`reused_by_long_step`).
   Samplers with 2+ calls a step (heun, dpm_2) first spend the budget on `reuse_plan`'s reuses:
   a step's first call answered from the previous step's later call, one call saved each.
 """

@@ -52,7 +52,9 @@ ADAPTIVE_OPTIONAL_INPUTS = {
                    "error is too large is refused. Samplers with two calls a step (heun, dpm_2) first skip "
                    "only a step's first call, answered from the previous step's second call. With euler, "
                    "ddim, dpmpp_2m, res_multistep, uni_pc, deis, ipndm and lms, the computed step after a skip "
-                   "corrects it. threshold (δ) = decide with the threshold alone (the paper; how workflows saved "
+                   "corrects it; those that step with past values (all but euler and ddim) also compute the few "
+                   "steps before a much longer one (the normal schedule's end), whose values it would reuse. "
+                   "threshold (δ) = decide with the threshold alone (the paper; how workflows saved "
                    "before this input behave). threshold 0 still turns skipping off."}),
 }
 
