@@ -163,7 +163,9 @@ class SkipCorrection:
     handed: list[tuple[int, Handed]] = field(default_factory=list)  # (step, what the sampler got there)
     skipped: SkippedStep | None = None
     corrected_rows: torch.Tensor | None = None  # on the device: how many row-steps were corrected
-    past_value_rows: torch.Tensor | None = None  # on the device: of those, how many stepped with past values
+    # on the device: of those, how many stepped with past x̂0s or noises besides the newest (DPM++ 2M,
+    # res_multistep, UniPC, DEIS, iPNDM, LMS; not Euler or DDIM)
+    past_value_rows: torch.Tensor | None = None
 
     def reset(self) -> None:
         self.points.clear()
@@ -196,12 +198,6 @@ class SkipCorrection:
         self.skipped = SkippedStep(step, skipped_rows, handed, self._history(step)) if skipped_rows else None
         self._remember(step, handed)
         return out
-
-    def steps_with_past_values(self) -> bool | None:
-        """Whether the sampler's corrected steps used past x̂0s or noises besides the newest (DPM++ 2M,
-        res_multistep, UniPC, DEIS, iPNDM, LMS; not Euler or DDIM); None before any correction. One
-        host read."""
-        return None if self.past_value_rows is None else bool(self.past_value_rows.item() > 0)
 
     def record_warmup(self, step: int, x: torch.Tensor, denoised: torch.Tensor, sigma: float) -> None:
         """What a warm-up step the pack could not place until its callback was handed (float32 copies of

@@ -80,6 +80,7 @@ class AdaptiveRun:
         self.refused = 0                            # planned skips (row-steps) the error estimate refused
         self.kept_for_long_step: set[int] = set()   # planned skips computed: a long step reuses them
         self.past_values: bool | None = None        # the sampler steps with past values (read once)
+        self.asked_past_values = False              # the decision's read carries that answer last
         # Samplers that call the model 2+ times a step: the slot whose noise answers the next step's
         # first call (heun's at that very σ), and the steps that skip only that first call.
         self.reuse_slot: int | None = None
@@ -336,6 +337,11 @@ class AdaptiveRun:
             if planned is None:
                 return [False] * self.rows  # the plan computes this step: no host sync
             skip = planned.tolist()  # the one host sync of this step
+            if self.asked_past_values:
+                self.asked_past_values, self.past_values, skip = False, skip[-1], skip[:-1]
+                if self.past_values:
+                    self.kept_for_long_step.add(k)
+                    return [False] * self.rows
             self.refused += skip.count(False)
             if self.reuse[k]:  # only the first call is skipped, and only if every row allows it
                 if all(skip):
@@ -354,16 +360,17 @@ class AdaptiveRun:
             self._make_plan(tail)
         if not (self.plan[k] or self.reuse[k]):
             return None
-        if self.plan[k] and reused_by_long_step(self.sigmas, k) and self._steps_with_past_values():
+        before_long_step = self.plan[k] and reused_by_long_step(self.sigmas, k)
+        if before_long_step and self.past_values:
             self.kept_for_long_step.add(k)
             return None
-        return self._prediction_gaps(k, self.rows if self.per_sample else 1) <= self.config.error_tolerance
-
-    def _steps_with_past_values(self) -> bool:
-        """Read once, from the corrections so far (none yet: no)."""
-        if self.past_values is None and self.correction is not None:
-            self.past_values = self.correction.steps_with_past_values()
-        return bool(self.past_values)
+        allowed = self._prediction_gaps(k, self.rows if self.per_sample else 1) <= self.config.error_tolerance
+        past = None if self.correction is None else self.correction.past_value_rows
+        if before_long_step and self.past_values is None and past is not None:
+            # whether the sampler steps with past values, read with this decision (_decide), once a run
+            self.asked_past_values = True
+            return torch.cat([allowed.reshape(-1), (past > 0).reshape(1).to(allowed.device)])
+        return allowed
 
     def _make_plan(self, tail: int) -> None:
         """The speed's plan, made at the first decision. With 2+ calls a step, the warm-up's last
