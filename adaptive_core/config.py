@@ -12,7 +12,7 @@ DEFAULT_NOISE_REUSE = "quadratic"
 # meaning of every workflow saved before the control existed); the others ask for about that many
 # times fewer model calls, met online whatever the model's scale (adaptive_core/decision.py).
 SPEED_THRESHOLD = "threshold (δ)"
-SPEED_FACTORS = {"1.25x": 1.25, "1.5x": 1.5, "2x": 2.0, "2.5x": 2.5, "3x": 3.0}  # choices may be added, never renamed
+SPEED_FACTORS = {"1.25x": 1.25, "1.5x": 1.5, "1.75x": 1.75, "2x": 2.0, "2.5x": 2.5, "3x": 3.0}  # choices may be added, never renamed
 SPEED_CHOICES = (SPEED_THRESHOLD, *SPEED_FACTORS)
 DEFAULT_SPEED = "2x"                # a newly placed node; a missing input means SPEED_THRESHOLD
 # See AdaptiveConfig.error_tolerance. The estimate stays at or below 0.05 where a speed may skip on
@@ -50,7 +50,8 @@ class AdaptiveConfig:
         the sampler's recent x̂0s (euler, ddim, dpmpp_2m, res_multistep, uni_pc) or noises (deis,
         ipndm, lms, gradient_estimation) the computed step after a skip corrects it (correction.py);
         those that step with past values (all of them but euler and ddim) compute the planned skips
-        a much longer step would reuse (decision.reused_by_long_step: the normal schedule's end).
+        a much longer step would reuse (decision.reused_by_long_step: the normal schedule's end); that
+        long step itself is never planned as a skip (decision.cheapest_skips).
     error_tolerance: with a speed, a planned skip is refused when the embedded error estimate (the gap
         between the quadratic and linear noise predictions at the step's σ, relative to |ε|)
         exceeds it.

@@ -36,7 +36,7 @@ import torch  # noqa: E402  (after the harness has put ComfyUI in place)
 # ---- The pack's settings: AdaptiveKSampler inputs, one row each. "adaptive": the δ/Cmax grid (what
 # ---- the settings can reach); "speed_<predictor>": the one user control, `speed`, per predictor.
 PACK_FIXED = dict(warmup_steps=4, keep_last_steps=1, per_sample=True)
-SPEEDS = ("1.25x", "1.5x", "2x", "2.5x", "3x")
+SPEEDS = ("1.25x", "1.5x", "1.75x", "2x", "2.5x", "3x")
 SPEED_SETTINGS: list[tuple[str, str, dict]] = [
     (f"speed_{mode}", f"speed {speed} {mode}", dict(speed=speed, noise_reuse=mode, max_skip_steps=4, threshold=0.01))
     for mode in ("linear", "quadratic") for speed in SPEEDS

@@ -93,7 +93,8 @@ def longest_run(mask: list[bool]) -> int:
     return best
 
 
-@pytest.mark.parametrize("speed, steps", [("1.25x", 25), ("1.5x", 25), ("2x", 25), ("2x", 50), ("2.5x", 50), ("3x", 50)])
+@pytest.mark.parametrize("speed, steps", [("1.25x", 25), ("1.5x", 25), ("1.75x", 25), ("1.75x", 30), ("2x", 25), ("2x", 50),
+                                         ("2.5x", 50), ("3x", 50)])
 def test_a_speed_spreads_the_skips_and_meets_its_budget(speed, steps):
     d = [0.0] + [10.0 - 0.1 * k for k in range(1, steps)]
     config = AdaptiveConfig(threshold=0.01, speed=speed, keep_last_steps=1, error_tolerance=100.0)  # the plan alone
@@ -184,6 +185,19 @@ def test_a_long_step_after_short_ones_marks_the_steps_whose_values_it_reuses():
     assert not any(long_step(karras, j) for j in range(25))
     assert not any(long_step(sigmas[:24] + [0.0], j) for j in range(24))
     assert long_step([4.0, 2.0, 1.0, 0.25, 0.0], 2) and not long_step([4.0, 2.0, 1.0, 0.26, 0.0], 2)
+
+
+def test_the_plan_never_skips_a_long_step_into_the_last_one():
+    # Normal-like end at 30 steps: step 28 (σ 0.21 -> 0.03) is the long step, then the last to σ = 0.
+    # At 1.75x, 13 skips fill the 25 steps 4-28 only as every other step, which skipped step 28:
+    # the plan now leaves it out and places the 13 in steps 4-27, in runs of at most 2.
+    sigmas = [14.6 * 0.84 ** i for i in range(29)] + [0.03, 0.0]
+    assert long_step(sigmas, 28)
+    plan = speed_plan(1.75, sigmas, first=4, end=29, max_skip_steps=4)
+    assert not plan[28] and sum(plan) == 13 and longest_run(plan) == 2 and not any(plan[:4] + plan[29:])
+    # Where it is no long step (karras-like, even in log σ) the plan may still take that step.
+    karras = [(14.6 ** (1 / 7) + i / 29 * (0.03 ** (1 / 7) - 14.6 ** (1 / 7))) ** 7 for i in range(30)] + [0.0]
+    assert speed_plan(1.75, karras, first=4, end=29, max_skip_steps=4)[28]
 
 
 def test_the_speed_plan_respects_warmup_tail_and_the_users_cmax():

@@ -50,7 +50,7 @@ def test_the_server_offers_speed_after_every_existing_input(server):
         optional = list(info[name]["input"]["optional"])
         assert optional == ["skip_path", "speed"], name
         choices, options = info[name]["input"]["optional"]["speed"]
-        assert choices == [BEFORE_SPEED, "1.25x", "1.5x", "2x", "2.5x", "3x"] and options["default"] == "2x"
+        assert choices == [BEFORE_SPEED, "1.25x", "1.5x", "1.75x", "2x", "2.5x", "3x"] and options["default"] == "2x"
         assert options["tooltip"]
         assert info[name]["input_order"]["optional"] == ["skip_path", "speed"]
 

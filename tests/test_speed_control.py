@@ -26,10 +26,18 @@ def test_the_default_speed_skips_about_half_the_steps_on_every_architecture(comf
     assert (samples - full).abs().max() < full.abs().max()  # an approximation of the same result
 
 
-@pytest.mark.parametrize("speed, most_calls", [("1.5x", 14), ("2.5x", 10), ("3x", 9)])
+@pytest.mark.parametrize("speed, most_calls", [("1.5x", 14), ("1.75x", 11), ("2.5x", 10), ("3x", 9)])
 def test_each_speed_gives_its_share_of_model_calls(comfy, speed, most_calls):
     _, trace = adaptive(comfy, fixture("sdxl"), steps=STEPS, threshold=0.01, speed=speed)
     assert most_calls - 2 <= trace.computed_steps <= most_calls
+
+
+def test_the_normal_schedules_long_step_into_the_last_is_computed_when_the_budget_is_tight(comfy):
+    # 30 steps at 1.75x: 13 skips among steps 4-28 could only be every other step, step 28 among
+    # them: the normal schedule's long step to its smallest σ, whose skip nothing corrects.
+    _, trace = adaptive(comfy, fixture("sd15"), steps=30, threshold=0.01, speed="1.75x", scheduler="normal")
+    bits = trace.mask_bits()
+    assert bits[:4] == "1111" and bits[28:] == "11" and bits.count("0") == 13, bits
 
 
 def test_a_prompt_without_speed_decides_with_the_threshold_as_before(comfy):
