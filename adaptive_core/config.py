@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 NOISE_REUSE_MODES = ("linear", "quadratic", "hold")
-# Quadratic scores above linear in 151 of 200 cells (configuration x speed) of bench/peers.py with the speed control
+# Quadratic scores above linear in 183 of 240 cells (configuration x speed) of bench/peers.py with the speed control
 # (bench/results/peers_summary.md); saved workflows keep the mode they stored.
 DEFAULT_NOISE_REUSE = "quadratic"
 
