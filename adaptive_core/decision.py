@@ -132,9 +132,10 @@ def cheapest_skips(wanted: int, sigmas: Sequence[float], first: int, end: int, m
     steps = len(sigmas) - 1
     end = max(end, first)
     if end - 1 > first and long_step(sigmas, end - 1):
-        # The normal schedule's last step to σ > 0 is never planned: its skip goes uncorrected into
-        # the final x̂0, and where the budget left the plan no choice (30 steps at 1.75x: every other
-        # step) it took it. Measured with bench/peers.py on the normal rows it moves (README).
+        # The window's last step, when long (the normal schedule's last step to σ > 0 with the last
+        # step kept), is never planned: its skip goes uncorrected into the final x̂0, and where the
+        # budget left the plan no choice (30 steps at 1.75x: every other step) it took it. Measured
+        # with bench/peers.py on the normal rows it moves (README).
         end -= 1
     slots = end - first
     in_a_row = next((m for m in range(1, max_skip_steps + 1) if most_skips(slots, m) >= wanted), max_skip_steps)

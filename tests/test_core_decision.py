@@ -188,7 +188,7 @@ def test_a_long_step_after_short_ones_marks_the_steps_whose_values_it_reuses():
 
 
 def test_the_plan_never_skips_a_long_step_into_the_last_one():
-    # Normal-like end at 30 steps: step 28 (σ 0.21 -> 0.03) is the long step, then the last to σ = 0.
+    # Normal-like end at 30 steps: step 28 (σ 0.11 -> 0.03) is the long step, then the last to σ = 0.
     # At 1.75x, 13 skips fill the 25 steps 4-28 only as every other step, which skipped step 28:
     # the plan now leaves it out and places the 13 in steps 4-27, in runs of at most 2.
     sigmas = [14.6 * 0.84 ** i for i in range(29)] + [0.03, 0.0]
