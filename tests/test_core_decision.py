@@ -172,6 +172,10 @@ def test_a_skip_just_before_the_last_step_costs_more_and_the_plan_keeps_it_compu
     assert skip_cost(sigmas, 22) == skip_cost(followed, 22)
     plan = speed_plan(2.0, sigmas, first=4, end=24, max_skip_steps=4)
     assert sum(plan) == 13 and not plan[23] and longest_run(plan) == 2
+    # There step 23 is also a long step, which the plan leaves out on its own (cheapest_skips); on an
+    # end even in log σ only the weight keeps it computed (at weight 1 this plan skips it).
+    even_end = [14.6 * 0.84 ** i for i in range(25)] + [0.0]
+    assert not speed_plan(1.5, even_end, first=4, end=24, max_skip_steps=4)[23]
 
 
 def test_a_long_step_after_short_ones_marks_the_steps_whose_values_it_reuses():
