@@ -68,3 +68,28 @@ def test_all_samplers_replaces_only_the_rows_it_reran_and_names_their_commit(tmp
     assert all(r["commit"].startswith(head.strip()) and float(r["calls"]) < 8 for r in rows)
     report = (tmp_path / "all_samplers_8.md").read_text()
     assert "| euler | normal |" in report and "| ddim | normal |" in report and "(2 rows)" in report
+
+
+def run_mask_search(out: Path, *extra: str) -> str:
+    command = [sys.executable, str(REPO / "bench" / "mask_search.py"), "--steps", "12", "--sampler", "euler",
+               "--scheduler", "karras", "--calls", "8", "--prompts", "2", "--out", str(out), *extra]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=180, cwd=REPO, env=os.environ)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def test_mask_search_runs_the_masks_it_reports_and_keeps_the_best(tmp_path):
+    """Every scored mask ran at the asked calls (a mask the run did not follow scores -inf), the best is
+    at least the plan's, within the warm-up, the kept last step and the run limit; a rerun replaces its row."""
+    run_mask_search(tmp_path, "--budget", "12", "--restarts", "1")
+    run_mask_search(tmp_path, "--budget", "6", "--max-run", "1")
+    with open(tmp_path / "mask_search.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 1
+    row = rows[0]
+    mask = row["best_mask"]
+    assert len(mask) == 12 and mask.count("□") == 12 - 8
+    assert mask[:4] == "■■■■" and mask[-1] == "■" and "□□" not in mask  # warm-up 4, last kept, --max-run 1
+    assert 0 < float(row["plan"]) <= float(row["best"]) < 100 and float(row["fewer_steps"]) < 100
+    assert int(row["runs"]) <= 6
+    assert f"`{mask}`" in (tmp_path / "mask_search.md").read_text()
