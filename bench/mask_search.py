@@ -1,13 +1,14 @@
 """How good can any skip mask be? A search over whole masks against the speed plan and fewer steps.
 
 For a (steps, sampler, scheduler) and a number of model calls, on the reference model, the speed
-control's own run (quadratic noise reuse, the correction, the refusals) with a forced mask: seeds
-are the plan for that many skips, strictly alternating skips (both phases), `--start` and random
-masks; all are scored, then each, the best first, is improved by moving one skip to another step while a move gains more than 0.05 dB
-(first improvement, until no move helps or the run budget is spent), every candidate scored by
-a whole sampling run (PSNR of the final image against the same sampler's full-step result, mean
-over the prompts; a mask the run does not follow to the given calls, -inf). The search is blind to the plan's cost model: where its best mask is not far
-above the plan, no placement rule would reach much more.
+control's own run (quadratic noise reuse, the correction, the refusals) with a forced mask. Seeds:
+the plan for that many skips, strictly alternating skips (both phases), `--start`, random masks.
+All are scored, then each, the best first, is improved by moving one skip to another step while a
+move gains more than 0.05 dB (until no move helps or the run budget is spent). Every candidate is
+a whole sampling run: PSNR of the final image against the same sampler's full-step result, mean
+over the prompts; -inf for a mask the run does not follow to the given calls (a refused skip).
+The search is blind to the plan's cost model: where its best mask is not far above the plan, no
+placement rule would reach much more.
 
     python3 scripts/dev.py run bench/mask_search.py --steps 25 --sampler uni_pc --scheduler karras --calls 15
 
@@ -76,6 +77,22 @@ def schedule(bench: Bench, args: argparse.Namespace) -> list[float]:
     return sigmas[:-2] + sigmas[-1:] if drop else sigmas
 
 
+def seed_masks(plan: list[bool], window: range, wanted: int, args: argparse.Namespace) -> dict[str, frozenset[int]]:
+    """The masks the search starts from, by name; only those with `wanted` skips."""
+    seeds = {"--start": frozenset(k for k, c in enumerate(args.start) if c == "□")} if args.start else {}
+    seeds["plan"] = frozenset(k for k, skip in enumerate(plan) if skip)
+    for phase in (0, 1):
+        seeds[f"alternate from step {window[phase]}"] = frozenset(list(window)[phase::2][:wanted])
+    rng = random.Random(0)
+    for _ in range(1000 * args.restarts):
+        if len(seeds) >= 3 + bool(args.start) + args.restarts:
+            break
+        candidate = frozenset(rng.sample(list(window), wanted))
+        if longest_run(candidate) <= args.max_run:
+            seeds[f"random {len(seeds)}"] = candidate
+    return {name: seed for name, seed in seeds.items() if len(seed) == wanted}
+
+
 def improve(best: frozenset[int], best_db: float, score, window: range, max_run: int, budget: int,
             runs: list[int]) -> tuple[frozenset[int], float]:
     """First-improvement local search: move one skip to another step while that gains > 0.05 dB."""
@@ -127,21 +144,10 @@ def main(argv: list[str] | None = None) -> int:
     window = range(args.warmup, args.steps - PACK["keep_last_steps"])
     wanted = args.steps - args.calls
     plan = cheapest_skips(wanted, schedule(bench, args), window.start, window.stop, args.max_run)
-    seeds = {"--start": frozenset(k for k, c in enumerate(args.start) if c == "□")} if args.start else {}
-    seeds["plan"] = frozenset(k for k, skip in enumerate(plan) if skip)
-    for phase in (0, 1):
-        seeds[f"alternate from step {window[phase]}"] = frozenset(list(window)[phase::2][:wanted])
-    rng = random.Random(0)
-    for _ in range(1000 * args.restarts):
-        if len(seeds) >= 3 + bool(args.start) + args.restarts:
-            break
-        candidate = frozenset(rng.sample(list(window), wanted))
-        if longest_run(candidate) <= args.max_run:
-            seeds[f"random {len(seeds)}"] = candidate
+    seeds = seed_masks(plan, window, wanted, args)
     fewer = bench.sample(batch, **{**core, "steps": args.calls}).images
     fewer_db = statistics.mean(psnr(a, b) for a, b in zip(fewer, reference))
     start = time.perf_counter()
-    seeds = {name: seed for name, seed in seeds.items() if len(seed) == wanted}
     seed_db = {name: score(seed) for name, seed in seeds.items()}
     found = {name: (seed, seed_db[name]) for name, seed in seeds.items()}
     for name in sorted(seeds, key=seed_db.get, reverse=True):  # the most promising seed first
