@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.harness import Bench, prompts, psnr  # noqa: E402
 
 from adaptive_core.decision import cheapest_skips  # noqa: E402
+from adaptive_core.skip_path import SkipPath  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PACK = dict(warmup_steps=4, keep_last_steps=1, max_skip_steps=4, threshold=0.01, noise_reuse="quadratic",
@@ -39,7 +40,7 @@ PACK = dict(warmup_steps=4, keep_last_steps=1, max_skip_steps=4, threshold=0.01,
 
 
 def mask_text(skips: frozenset[int], steps: int) -> str:
-    return "".join("□" if k in skips else "■" for k in range(steps))
+    return SkipPath(tuple(k in skips for k in range(steps))).mask_text()
 
 
 def longest_run(skips: frozenset[int]) -> int:

@@ -50,11 +50,17 @@ def test_tiny_grid_writes_rows_report_and_names_missing_peers(tmp_path):
     assert "PSNR" not in again
 
 
-def run_all_samplers(out: Path, sampler: str) -> None:
-    command = [sys.executable, str(REPO / "bench" / "all_samplers.py"), "--steps", "8", "--samplers", sampler,
-               "--schedulers", "normal", "--prompts", "2", "--out", str(out)]
+def run_bench(script: str, *args: str) -> str:
+    """A bench/ script in a child process (its own ComfyUI); its stdout."""
+    command = [sys.executable, str(REPO / "bench" / script), *args]
     done = subprocess.run(command, capture_output=True, text=True, timeout=180, cwd=REPO, env=os.environ)
     assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def run_all_samplers(out: Path, sampler: str) -> None:
+    run_bench("all_samplers.py", "--steps", "8", "--samplers", sampler, "--schedulers", "normal", "--prompts", "2",
+              "--out", str(out))
 
 
 def test_all_samplers_replaces_only_the_rows_it_reran_and_names_their_commit(tmp_path):
@@ -71,11 +77,8 @@ def test_all_samplers_replaces_only_the_rows_it_reran_and_names_their_commit(tmp
 
 
 def run_mask_search(out: Path, *extra: str) -> str:
-    command = [sys.executable, str(REPO / "bench" / "mask_search.py"), "--steps", "12", "--sampler", "euler",
-               "--scheduler", "karras", "--calls", "8", "--prompts", "2", "--out", str(out), *extra]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=180, cwd=REPO, env=os.environ)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout
+    return run_bench("mask_search.py", "--steps", "12", "--sampler", "euler", "--scheduler", "karras", "--calls", "8",
+                     "--prompts", "2", "--out", str(out), *extra)
 
 
 def test_mask_search_runs_the_masks_it_reports_and_keeps_the_best(tmp_path):
