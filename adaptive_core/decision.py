@@ -31,8 +31,8 @@ from .metrics import row_relative
 RUN_GROWTH = 3.0  # the r-th skip in a row extrapolates r steps ahead: it costs r**3 times its own
 # What a skip the next step cannot correct costs against one it can. On the normal schedule the
 # step before the last jumps far (σ 0.2 -> 0.03 at 25 steps): at 2x the plan skipped it, left
-# uncorrected, until this weight (bench/peers.py before/after in README); 4 was the best of 1, 2,
-# 4, 16 tried on a few settings in development runs (not a kept command).
+# uncorrected, until this weight (bench/peers.py before/after in docs/speed_control.md); 4 was
+# the best of 1, 2, 4, 16 tried on a few settings in development runs (not a kept command).
 UNCORRECTED = 4.0
 # A step this many times longer in log σ than the step before it (the normal schedule's last step
 # to σ > 0: 0.139 -> 0.029 after steps of ~0.05 at 50 steps) extrapolates the sampler's past values
@@ -135,7 +135,7 @@ def cheapest_skips(wanted: int, sigmas: Sequence[float], first: int, end: int, m
         # The window's last step, when long (the normal schedule's last step to σ > 0 with the last
         # step kept), is never planned: its skip goes uncorrected into the final x̂0, and where the
         # budget left the plan no choice (30 steps at 1.75x: every other step) it took it. Measured
-        # with bench/peers.py on the normal rows it moves (README).
+        # with bench/peers.py on the normal rows it moves (docs/speed_control.md).
         end -= 1
     slots = end - first
     in_a_row = next((m for m in range(1, max_skip_steps + 1) if most_skips(slots, m) >= wanted), max_skip_steps)

@@ -167,7 +167,7 @@ def measure(sampler: Sampler, steps: int, repeats: int, kind: str, batch: int) -
 
 
 def table_rows(rows: list[Row]) -> list[str]:
-    """The Markdown table (README quotes it as it is)."""
+    """The Markdown table (docs/benchmark.md quotes it as it is)."""
     lines = ["| latent | batch | per_sample | KSampler itself, per step | overhead per step, nothing skipped | "
              "overhead per step, skipping |", "|---|---|---|---|---|---|"]
     for r in rows:

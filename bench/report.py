@@ -52,7 +52,7 @@ def cell(psnr: float | None, calls: float) -> str:
 
 
 def summary_tables(rows: list[dict], deltas: tuple[float, ...] = (0.01, 0.02)) -> str:
-    """Two compact tables for the README: the modes against fewer steps, and against the caches."""
+    """Two compact tables for docs/benchmark.md: the modes against fewer steps, and against the caches."""
     lines = ["| sampler | δ | fewer steps, same calls | hold (paper) | linear | quadratic |",
              "|---|---|---|---|---|---|"]
     for sampler in dict.fromkeys(r["sampler"] for r in rows):
