@@ -46,18 +46,15 @@ ADAPTIVE_INPUT_NAMES = tuple(ADAPTIVE_INPUTS)
 ADAPTIVE_OPTIONAL_INPUTS = {
     "speed": (list(SPEED_CHOICES), {
         "default": DEFAULT_SPEED,
-        "tooltip": "How much faster, the same on every model: about 1.25x / 1.5x / 1.75x / 2x / 2.5x / 3x fewer "
-                   "model calls (at 20-30 steps 1.75x mostly skips single steps where 2x skips pairs: "
-                   "closer to full steps). The skips are spread out (at most a few in a row) and planned from the "
-                   "sampler's σ schedule where they cost the picture least; a skip whose predicted "
-                   "error is too large is refused. Samplers with two calls a step (heun, dpm_2) first skip "
-                   "only a step's first call, answered from the previous step's second call. With euler, "
-                   "ddim, dpmpp_2m, res_multistep, uni_pc, deis, ipndm and lms, the computed step after a skip "
-                   "corrects it; those that step with past values (all but euler and ddim) also compute the few "
-                   "steps before a much longer one (the normal schedule's end, itself never skipped), whose values it "
-                   "would reuse. "
-                   "threshold (δ) = decide with the threshold alone (the paper; how workflows saved "
-                   "before this input behave). threshold 0 still turns skipping off."}),
+        "tooltip": "How much faster, the same on every model: about 1.25x / 1.5x / 1.75x / 2x / 2.5x / 3x "
+                   "fewer model calls. 2x is the everyday setting; at 20-30 steps 1.75x is much closer to full "
+                   "steps (mostly single skips where 2x skips pairs), 1.25x / 1.5x closer still; 2.5x / 3x "
+                   "for drafts. The skips are planned from the sampler's σ schedule where they cost the "
+                   "picture least, on most samplers the computed step after a skip corrects it, and a "
+                   "skip whose predicted error is too large is refused (ancestral and SDE samplers, which "
+                   "add fresh noise every step, refuse nearly all). "
+                   "Skip Stats shows what ran. threshold (δ) = the paper's rule with the threshold above "
+                   "(how workflows saved before this input behave). threshold 0 turns skipping off."}),
 }
 
 

@@ -37,8 +37,9 @@ def _sample_with_trace(model, config: AdaptiveConfig, sample, skip_path: SkipPat
 
 class AdaptiveKSampler:
     DESCRIPTION = ("KSampler that skips redundant model evaluations (AdaptiveDiffusion, NeurIPS "
-                   "2024): when the latent moves almost linearly, the next step reuses the noise "
-                   "prediction instead of running the model.")
+                   "2024, extended): a skipped step gets the noise extrapolated from the computed "
+                   "steps instead of running the model. `speed` asks for a share of the model calls "
+                   "(2x = half) on any model; threshold 0 gives KSampler's result exactly.")
     RETURN_TYPES = ("LATENT", TRACE_TYPE)
     RETURN_NAMES = ("LATENT", "trace")
     OUTPUT_TOOLTIPS = ("The denoised latent.",
