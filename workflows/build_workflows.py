@@ -8,6 +8,12 @@ loads by drag and drop). The JSON files are the product; this script keeps them 
 Deterministic (no clock, no randomness). Node types, input names and widget order are those of
 ComfyUI 0.3.75; tests/test_workflows.py checks every file against a live server's /object_info
 and loads it in the real frontend. Standard library only.
+
+Layout of this file: the node types it knows (sockets, outputs, drawn size); the UI format (Node,
+Workflow); small pieces that add the recurring parts of a graph (loaders, prompts, samplers,
+decode and save, skip mask and stats); the Notes' text; and at the end GRAPHS, one entry per file.
+To add a workflow: add any new node types to SHAPES and SIZES, its model files, a ReadMe, a build
+function made of the pieces, and a Graph line.
 """
 from __future__ import annotations
 
@@ -15,9 +21,10 @@ import argparse
 import json
 import sys
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import tomllib
 
@@ -64,6 +71,19 @@ SHAPES: dict[str, tuple[list[tuple[str, str]], list[tuple[str, str]]]] = {
     "SaveAnimatedWEBP": ([("images", "IMAGE")], []),
 }
 
+# The size each node type is drawn at (tall enough for its widgets), unless a graph asks otherwise.
+SIZES: dict[str, tuple[float, float]] = {
+    "CheckpointLoaderSimple": (420, 100), "UNETLoader": (420, 82), "CLIPLoader": (420, 106),
+    "VAELoader": (420, 58), "CLIPVisionLoader": (420, 58), "LoadImage": (420, 380), "PrimitiveInt": (420, 82),
+    "CLIPTextEncode": (420, 180), "CLIPVisionEncode": (420, 78), "EmptyLatentImage": (420, 110),
+    "EmptyHunyuanLatentVideo": (420, 130), "WanImageToVideo": (420, 210), "ModelSamplingSD3": (420, 58),
+    "KSampler": (340, 262), "AdaptiveKSampler": (340, 480), "AdaptiveKSamplerAdvanced": (360, 560),
+    "AdaptiveSkipMaskPreview": (620, 460), "AdaptiveSkipStats": (620, 200), "VAEDecode": (210, 46),
+    "SaveImage": (520, 600), "SaveAnimatedWEBP": (480, 520),
+}
+# Widgets of the save nodes after the file name prefix: the animation at Wan's 16 fps, lossy, quality 90.
+SAVE_OPTIONS: dict[str, list] = {"SaveImage": [], "SaveAnimatedWEBP": [16.0, False, 90, "default"]}
+
 # LiteGraph's node colour pairs (as the frontend's palette names them) and group colours.
 GREEN = ("#232", "#353")
 RED = ("#322", "#533")
@@ -72,27 +92,64 @@ BLUE = ("#223", "#335")
 GROUP_BLUE, GROUP_GREEN, GROUP_BROWN, GROUP_PURPLE = "#3f789e", "#8A8", "#b58b2a", "#a1309b"
 TITLE_HEIGHT = 30  # LiteGraph draws a node's title bar above node.pos
 GROUP_TITLE = 50  # room for a group's title bar above its first node's title
+GAP = 40  # between a node and the one placed to its right
 
-# Model files: (name, ComfyUI model folder, download address).
+
+class ModelFile(NamedTuple):
+    name: str
+    folder: str  # under ComfyUI/models/
+    url: str
+
+
 HF = "https://huggingface.co"
 WAN_REPACK = f"{HF}/Comfy-Org/Wan_2.1_ComfyUI_repackaged/resolve/main/split_files"
-SDXL_BASE = ("sd_xl_base_1.0.safetensors", "checkpoints",
-             f"{HF}/stabilityai/stable-diffusion-xl-base-1.0/resolve/main/sd_xl_base_1.0.safetensors")
-SDXL_REFINER = ("sd_xl_refiner_1.0.safetensors", "checkpoints",
-                f"{HF}/stabilityai/stable-diffusion-xl-refiner-1.0/resolve/main/sd_xl_refiner_1.0.safetensors")
-WAN_T2V = ("wan2.1_t2v_1.3B_fp16.safetensors", "diffusion_models",
-           f"{WAN_REPACK}/diffusion_models/wan2.1_t2v_1.3B_fp16.safetensors")
-WAN_I2V = ("wan2.1_i2v_480p_14B_fp16.safetensors", "diffusion_models",
-           f"{WAN_REPACK}/diffusion_models/wan2.1_i2v_480p_14B_fp16.safetensors")
-UMT5 = ("umt5_xxl_fp8_e4m3fn_scaled.safetensors", "text_encoders",
-        f"{WAN_REPACK}/text_encoders/umt5_xxl_fp8_e4m3fn_scaled.safetensors")
-WAN_VAE = ("wan_2.1_vae.safetensors", "vae", f"{WAN_REPACK}/vae/wan_2.1_vae.safetensors")
-CLIP_VISION_H = ("clip_vision_h.safetensors", "clip_vision", f"{WAN_REPACK}/clip_vision/clip_vision_h.safetensors")
+SDXL_BASE = ModelFile("sd_xl_base_1.0.safetensors", "checkpoints",
+                      f"{HF}/stabilityai/stable-diffusion-xl-base-1.0/resolve/main/sd_xl_base_1.0.safetensors")
+SDXL_REFINER = ModelFile("sd_xl_refiner_1.0.safetensors", "checkpoints",
+                         f"{HF}/stabilityai/stable-diffusion-xl-refiner-1.0/resolve/main/sd_xl_refiner_1.0.safetensors")
+WAN_T2V = ModelFile("wan2.1_t2v_1.3B_fp16.safetensors", "diffusion_models",
+                    f"{WAN_REPACK}/diffusion_models/wan2.1_t2v_1.3B_fp16.safetensors")
+WAN_I2V = ModelFile("wan2.1_i2v_480p_14B_fp16.safetensors", "diffusion_models",
+                    f"{WAN_REPACK}/diffusion_models/wan2.1_i2v_480p_14B_fp16.safetensors")
+UMT5 = ModelFile("umt5_xxl_fp8_e4m3fn_scaled.safetensors", "text_encoders",
+                 f"{WAN_REPACK}/text_encoders/umt5_xxl_fp8_e4m3fn_scaled.safetensors")
+WAN_VAE = ModelFile("wan_2.1_vae.safetensors", "vae", f"{WAN_REPACK}/vae/wan_2.1_vae.safetensors")
+CLIP_VISION_H = ModelFile("clip_vision_h.safetensors", "clip_vision",
+                          f"{WAN_REPACK}/clip_vision/clip_vision_h.safetensors")
 START_IMAGE = "example.png"  # ships in every ComfyUI's input/ folder
 
 SEED = 20241122
 ADAPTIVE_DEFAULTS = {"threshold": 0.01, "max_skip_steps": 4, "warmup_steps": 4, "keep_last_steps": 1,
                      "noise_reuse": "linear", "per_sample": False}
+
+
+def adaptive_widgets(**overrides: Any) -> list:
+    settings = {**ADAPTIVE_DEFAULTS, **overrides}
+    return [settings[name] for name in ADAPTIVE_DEFAULTS]
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """The settings every sampler of a graph shares, as the KSampler widgets list them."""
+    steps: int
+    cfg: float
+    sampler: str
+    scheduler: str
+
+    def ksampler(self) -> list:
+        return [SEED, "fixed", self.steps, self.cfg, self.sampler, self.scheduler, 1.0]
+
+    def advanced(self, start: int, end: int) -> list:
+        """KSampler (Advanced) widgets of the stage that runs steps start → end: only the first stage
+        adds noise (so only its seed matters), and every stage but the last hands on its leftover noise."""
+        first, last = start == 0, end >= self.steps
+        return ["enable" if first else "disable", SEED if first else 0, "fixed", self.steps, self.cfg, self.sampler,
+                self.scheduler, start, end, "disable" if last else "enable"]
+
+
+SDXL_SAMPLING = Sampling(50, 7.0, "euler", "normal")
+WAN_SAMPLING = Sampling(30, 6.0, "uni_pc", "simple")
+WAN_VIDEO = [832, 480, 33, 1]  # width, height, frames (4k + 1), batch
 
 
 def pack_version() -> str:
@@ -103,9 +160,9 @@ def pack_id() -> str:
     return tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))["project"]["name"]
 
 
-def adaptive_widgets(**overrides) -> list:
-    settings = {**ADAPTIVE_DEFAULTS, **overrides}
-    return [settings[name] for name in ADAPTIVE_DEFAULTS]
+# --- the UI format ------------------------------------------------------------------------------
+
+Port = tuple["Node", str]  # a node's output, by name: what a link starts from
 
 
 @dataclass
@@ -117,7 +174,7 @@ class Node:
     widgets: list
     title: str | None = None
     colors: tuple[str, str] | None = None
-    models: list[tuple[str, str, str]] = field(default_factory=list)
+    models: list[ModelFile] = field(default_factory=list)
     inputs: list[dict] = field(default_factory=list)
     outputs: list[dict] = field(default_factory=list)
 
@@ -125,6 +182,14 @@ class Node:
         sockets, outputs = SHAPES[self.type]
         self.inputs = [{"name": name, "type": kind, "link": None} for name, kind in sockets]
         self.outputs = [{"name": name, "type": kind, "links": []} for name, kind in outputs]
+
+    def out(self, name: str) -> Port:
+        self.output_slot(name)  # a misspelt output fails here, where the graph names it
+        return self, name
+
+    def right(self) -> float:
+        """The x at which a node placed to the right of this one starts."""
+        return self.pos[0] + self.size[0] + GAP
 
     def input_slot(self, name: str, kind: str) -> int:
         """The slot of a socket, or of the widget input `name` once it takes a link (appended after
@@ -163,7 +228,8 @@ class Node:
 
 
 class Workflow:
-    """Nodes, links and groups, written out in the frontend's UI format (version 0.4)."""
+    """Nodes, links and groups, written out in the frontend's UI format (version 0.4). Node, link and
+    group ids follow the order of the calls, so a graph's pieces must keep theirs."""
 
     def __init__(self, name: str):
         self.name = name
@@ -171,14 +237,11 @@ class Workflow:
         self.links: list[list] = []
         self.groups: list[dict] = []
 
-    def add(self, node_type: str, pos: tuple[float, float], size: tuple[float, float], widgets: list | None = None,
-            **extra) -> Node:
-        node = Node(len(self.nodes) + 1, node_type, pos, size, list(widgets or []), **extra)
+    def add(self, node_type: str, pos: tuple[float, float], widgets: list | None = None, *,
+            size: tuple[float, float] | None = None, **extra: Any) -> Node:
+        node = Node(len(self.nodes) + 1, node_type, pos, size or SIZES[node_type], list(widgets or []), **extra)
         self.nodes.append(node)
         return node
-
-    def note(self, text: str, pos: tuple[float, float], size: tuple[float, float], title: str) -> Node:
-        return self.add("Note", pos, size, [text], title=title, colors=YELLOW)
 
     def connect(self, origin: Node, output: str, target: Node, input_name: str) -> None:
         origin_slot = origin.output_slot(output)
@@ -189,6 +252,12 @@ class Workflow:
         origin.outputs[origin_slot]["links"].append(link_id)
         target.inputs[target_slot]["link"] = link_id
 
+    def wire(self, target: Node, **sources: Port) -> Node:
+        """Links each named input of target to a port, in the order given."""
+        for input_name, (origin, output) in sources.items():
+            self.connect(origin, output, target, input_name)
+        return target
+
     def group(self, title: str, members: list[Node], color: str, margin: float = 20) -> None:
         x0 = min(n.pos[0] for n in members) - margin
         y0 = min(n.pos[1] for n in members) - TITLE_HEIGHT - GROUP_TITLE
@@ -196,6 +265,9 @@ class Workflow:
         y1 = max(n.pos[1] + n.size[1] for n in members) + margin
         self.groups.append({"id": len(self.groups) + 1, "title": title, "bounding": [x0, y0, x1 - x0, y1 - y0],
                             "color": color, "font_size": 24, "flags": {}})
+
+    def model_files(self) -> list[ModelFile]:
+        return list(dict.fromkeys(model for node in self.nodes for model in node.models))
 
     def execution_order(self) -> dict[int, int]:
         """Topological order (sources first, ties by id), as the frontend stores in node.order."""
@@ -231,7 +303,122 @@ class Workflow:
         }
 
 
-# --- shared text ------------------------------------------------------------------------------
+# --- pieces: each adds a recurring part of a graph and returns what later pieces link to ---------
+
+@dataclass
+class Models:
+    """What a graph's loaders provide, whichever nodes load it."""
+    nodes: list[Node]
+    model: Port
+    clip: Port
+    vae: Port
+
+
+@dataclass(frozen=True)
+class Prompt:
+    positive: str
+    negative: str
+    negative_height: float  # the negative box is sized to its text
+
+
+@dataclass
+class Prompts:
+    nodes: list[Node]
+    positive: Port
+    negative: Port
+
+
+class SamplerInputs(NamedTuple):
+    """The ports a sampler node's sockets take, in its socket order."""
+    model: Port
+    positive: Port
+    negative: Port
+    latent_image: Port
+
+
+def load(wf: Workflow, node_type: str, file: ModelFile, at: tuple[float, float], *options: Any,
+         title: str | None = None) -> Node:
+    # The models property lets the frontend offer the download when the file is missing.
+    return wf.add(node_type, at, [file.name, *options], title=title, models=[file])
+
+
+def checkpoint(wf: Workflow, file: ModelFile, at: tuple[float, float], title: str | None = None) -> Models:
+    node = load(wf, "CheckpointLoaderSimple", file, at, title=title)
+    return Models([node], node.out("MODEL"), node.out("CLIP"), node.out("VAE"))
+
+
+def wan_models(wf: Workflow, unet: ModelFile, shift: float = 8.0) -> Models:
+    """Wan's diffusion model (through ModelSamplingSD3), text encoder and VAE, stacked at x = 0."""
+    model = load(wf, "UNETLoader", unet, (0, 0), "default")
+    clip = load(wf, "CLIPLoader", UMT5, (0, 130), "wan", "default")
+    vae = load(wf, "VAELoader", WAN_VAE, (0, 290))
+    sampling = wf.wire(wf.add("ModelSamplingSD3", (0, 400), [shift]), model=model.out("MODEL"))
+    return Models([model, clip, vae, sampling], sampling.out("MODEL"), clip.out("CLIP"), vae.out("VAE"))
+
+
+def encode(wf: Workflow, clip: Port, prompt: Prompt, at: tuple[float, float], label: str = "") -> Prompts:
+    x, y = at
+    positive = wf.add("CLIPTextEncode", (x, y), [prompt.positive], title=f"Positive prompt{label}", colors=GREEN)
+    negative = wf.add("CLIPTextEncode", (x, y + 230), [prompt.negative], size=(420, prompt.negative_height),
+                      title=f"Negative prompt{label}", colors=RED)
+    wf.wire(positive, clip=clip)
+    wf.wire(negative, clip=clip)
+    return Prompts([positive, negative], positive.out("CONDITIONING"), negative.out("CONDITIONING"))
+
+
+def int_input(wf: Workflow, at: tuple[float, float], value: int, title: str) -> Node:
+    """An Int node; linked to several samplers, it keeps a setting they must share equal."""
+    return wf.add("PrimitiveInt", at, [value, "fixed"], title=title)
+
+
+def sampler(wf: Workflow, node_type: str, at: tuple[float, float], widgets: list, inputs: SamplerInputs,
+            title: str | None = None) -> Node:
+    colors = BLUE if node_type in OUR_NODES else None  # ours stand out from the core samplers
+    return wf.wire(wf.add(node_type, at, widgets, title=title, colors=colors), **inputs._asdict())
+
+
+def adaptive_ksampler(wf: Workflow, at: tuple[float, float], sampling: Sampling, inputs: SamplerInputs,
+                      **adaptive: Any) -> Node:
+    return sampler(wf, "AdaptiveKSampler", at, sampling.ksampler() + adaptive_widgets(**adaptive), inputs)
+
+
+def adaptive_stage(wf: Workflow, at: tuple[float, float], sampling: Sampling, steps: tuple[int, int],
+                   inputs: SamplerInputs, title: str) -> Node:
+    """Adaptive KSampler (Advanced) for the steps start → end of a multi-stage graph."""
+    widgets = sampling.advanced(*steps) + adaptive_widgets()
+    return sampler(wf, "AdaptiveKSamplerAdvanced", at, widgets, inputs, title=title)
+
+
+def decode_and_save(wf: Workflow, sampler_node: Node, vae: Port, prefix: str, save_type: str = "SaveImage",
+                    title: str | None = None) -> list[Node]:
+    """VAE Decode and a save node, to the right of the sampler."""
+    x, y = sampler_node.right(), sampler_node.pos[1]
+    decode = wf.add("VAEDecode", (x, y))
+    save = wf.add(save_type, (x, y + 90), [prefix, *SAVE_OPTIONS[save_type]], title=title)
+    wf.wire(decode, samples=sampler_node.out("LATENT"), vae=vae)
+    wf.wire(save, images=decode.out("IMAGE"))
+    return [decode, save]
+
+
+def trace_views(wf: Workflow, samplers: list[Node], at: tuple[float, float], labels: str = "") -> list[Node]:
+    """A Skip Mask Preview with one row per sampler and a Skip Stats per sampler."""
+    x, y = at
+    preview = wf.add("AdaptiveSkipMaskPreview", (x, y), [labels])
+    wf.wire(preview, **{name: s.out("trace") for s, name in zip(samplers, ("trace", "trace_2", "trace_3", "trace_4"))})
+    stats = [wf.wire(wf.add("AdaptiveSkipStats", (x, y + 510 + index * 250)), trace=s.out("trace"))
+             for index, s in enumerate(samplers)]
+    return [preview, *stats]
+
+
+def adaptive_output(wf: Workflow, sampler_node: Node, vae: Port, prefix: str, group: str,
+                    save_type: str = "SaveImage", save_title: str | None = None) -> None:
+    """Decode and save the sampler's result, show its skip mask and stats, and group all that."""
+    outputs = decode_and_save(wf, sampler_node, vae, prefix, save_type, save_title)
+    views = trace_views(wf, [sampler_node], (outputs[-1].right(), sampler_node.pos[1]))
+    wf.group(group, [sampler_node, *outputs, *views], GROUP_GREEN)
+
+
+# --- the Notes ----------------------------------------------------------------------------------
 
 SETTINGS_TEXT = """\
 What the AdaptiveDiffusion settings do
@@ -252,9 +439,11 @@ The ComfyUI log prints one line per run, e.g.
 VERSION_TEXT = f"""\
 Tested with ComfyUI {NEWEST_VERSION} (frontend 1.49) and ComfyUI {HOST_VERSION} (frontend 1.32)."""
 
+MODELS_HEADING = "Model files (when one is missing, ComfyUI lists it with its download link as the workflow opens):"
 
-def model_lines(*models: tuple[str, str, str]) -> str:
-    return "\n".join(f"- ComfyUI/models/{folder}/{name}\n  {url}" for name, folder, url in models)
+
+def model_lines(models: list[ModelFile]) -> str:
+    return "\n".join(f"- ComfyUI/models/{m.folder}/{m.name}\n  {m.url}" for m in models)
 
 
 def prose(text: str) -> str:
@@ -269,10 +458,19 @@ def prose(text: str) -> str:
     return "\n".join(lines)
 
 
-def note_text(title: str, intro: str, models: list[tuple[str, str, str]], extra: str, renames: str) -> str:
-    models_heading = "Model files (when one is missing, ComfyUI lists it with its download link as the workflow opens):"
-    return (f"{title}\n\n{prose(intro)}\n\n{models_heading}\n{model_lines(*models)}\n\n{prose(extra)}\n\n"
-            f"{prose(SETTINGS_TEXT)}\n\n{prose(VERSION_TEXT)}\n{prose(renames)}")
+@dataclass(frozen=True)
+class ReadMe:
+    """The Note a graph opens with. Its list of model files is not written here: it is read from the
+    graph's loaders, so the Note cannot promise a file the graph does not load, or miss one."""
+    title: str
+    intro: str
+    saved: str  # where the result goes
+    renames: str  # what newer ComfyUI calls or files differently
+    height: float = 760
+
+    def text(self, models: list[ModelFile]) -> str:
+        return (f"{self.title}\n\n{prose(self.intro)}\n\n{MODELS_HEADING}\n{model_lines(models)}\n\n"
+                f"{prose(self.saved)}\n\n{prose(SETTINGS_TEXT)}\n\n{prose(VERSION_TEXT)}\n{prose(self.renames)}")
 
 
 SDXL_RENAMES = f"""\
@@ -286,256 +484,166 @@ in older ComfyUI; ComfyUI 0.3.75 reads both. Node names: EmptyHunyuanLatentVideo
 (search for either); SaveAnimatedWEBP is shown as "Save Animated WEBP" in newer ComfyUI. ComfyUI's
 own Wan templates save video with Create Video + Save Video (mp4) instead; both work."""
 
-SDXL_PROMPT = ("a lighthouse on a rocky coast at golden hour, waves breaking on the rocks, dramatic clouds, "
-               "detailed 35mm photograph")
-SDXL_NEGATIVE = "blurry, low quality, watermark, text, deformed"
+SDXL_PROMPT = Prompt("a lighthouse on a rocky coast at golden hour, waves breaking on the rocks, dramatic clouds, "
+                     "detailed 35mm photograph", "blurry, low quality, watermark, text, deformed", 120)
 WAN_NEGATIVE = ("blurry, low quality, static, still frame, overexposed, washed out, distorted, deformed hands, "
                 "extra limbs, watermark, subtitles, text")
+WAN_T2V_PROMPT = Prompt("a red fox trotting through fresh snow in a pine forest, soft morning light, the camera "
+                        "tracks alongside, cinematic", WAN_NEGATIVE, 150)
+WAN_I2V_PROMPT = Prompt("the scene comes to life: gentle natural motion, hair and clothes move in a light breeze, "
+                        "slow camera push-in", WAN_NEGATIVE, 150)
 
 
-# --- the workflows ----------------------------------------------------------------------------
+# --- the graphs ---------------------------------------------------------------------------------
 
-def sdxl_prompt_nodes(wf: Workflow, clip_from: Node, x: float, y: float, label: str = "") -> tuple[Node, Node]:
-    positive = wf.add("CLIPTextEncode", (x, y), (420, 180), [SDXL_PROMPT], title=f"Positive prompt{label}",
-                      colors=GREEN)
-    negative = wf.add("CLIPTextEncode", (x, y + 230), (420, 120), [SDXL_NEGATIVE], title=f"Negative prompt{label}",
-                      colors=RED)
-    wf.connect(clip_from, "CLIP", positive, "clip")
-    wf.connect(clip_from, "CLIP", negative, "clip")
-    return positive, negative
-
-
-def connect_sampler(wf: Workflow, sampler: Node, model: tuple[Node, str], positive: tuple[Node, str],
-                    negative: tuple[Node, str], latent: tuple[Node, str]) -> None:
-    for (origin, output), name in ((model, "model"), (positive, "positive"), (negative, "negative"),
-                                   (latent, "latent_image")):
-        wf.connect(origin, output, sampler, name)
+SDXL_TXT2IMG_README = ReadMe(
+    "SDXL text-to-image with the Adaptive KSampler",
+    "Top: Adaptive KSampler (δ = 0.01, the paper's SDXL setting) with Skip Mask Preview (which\n"
+    "steps were computed or skipped) and Skip Stats. Bottom: the core KSampler on the same seed,\n"
+    "steps and settings, for a side-by-side comparison. Seed and steps come from the two Int\n"
+    "nodes, so both samplers always share them; keep cfg, sampler and scheduler equal too.\n"
+    "1024×1024, 50 steps, euler / normal, cfg 7.",
+    "Images are saved as AdaptiveDiffusion/sdxl_adaptive_* and AdaptiveDiffusion/sdxl_core_*.", SDXL_RENAMES)
 
 
-def trace_views(wf: Workflow, samplers: list[Node], x: float, y: float, labels: str = "") -> list[Node]:
-    """A Skip Mask Preview with one row per sampler and a Skip Stats per sampler."""
-    preview = wf.add("AdaptiveSkipMaskPreview", (x, y), (620, 460), [labels])
-    for sampler, name in zip(samplers, ("trace", "trace_2", "trace_3", "trace_4")):
-        wf.connect(sampler, "trace", preview, name)
-    stats = []
-    for index, sampler in enumerate(samplers):
-        node = wf.add("AdaptiveSkipStats", (x, y + 510 + index * 250), (620, 200))
-        wf.connect(sampler, "trace", node, "trace")
-        stats.append(node)
-    return [preview, *stats]
+def sdxl_txt2img(wf: Workflow) -> None:
+    models = checkpoint(wf, SDXL_BASE, (0, 0))
+    prompts = encode(wf, models.clip, SDXL_PROMPT, (0, 150))
+    latent = wf.add("EmptyLatentImage", (0, 560), [1024, 1024, 1])
+    seed = int_input(wf, (0, 720), SEED, "Seed (both samplers)")
+    steps = int_input(wf, (0, 850), SDXL_SAMPLING.steps, "Steps (both samplers)")
+    wf.group("Model, prompt, size, seed", [*models.nodes, *prompts.nodes, latent, seed, steps], GROUP_BLUE)
+    inputs = SamplerInputs(models.model, prompts.positive, prompts.negative, latent.out("LATENT"))
+    adaptive = adaptive_ksampler(wf, (500, 0), SDXL_SAMPLING, inputs)
+    adaptive_output(wf, adaptive, models.vae, "AdaptiveDiffusion/sdxl_adaptive",
+                    "AdaptiveDiffusion: Adaptive KSampler, its skip mask and stats",
+                    save_title="Save Image (Adaptive KSampler)")
+    core = sampler(wf, "KSampler", (500, 860), SDXL_SAMPLING.ksampler(), inputs)
+    outputs = decode_and_save(wf, core, models.vae, "AdaptiveDiffusion/sdxl_core", title="Save Image (core KSampler)")
+    wf.group("Comparison: core KSampler, same seed and steps", [core, *outputs], GROUP_BROWN)
+    for node in (adaptive, core):
+        wf.wire(node, seed=seed.out("INT"), steps=steps.out("INT"))
 
 
-def sdxl_txt2img() -> Workflow:
-    wf = Workflow("sdxl_adaptive_txt2img")
-    wf.note(note_text(
-        "SDXL text-to-image with the Adaptive KSampler",
-        "Top: Adaptive KSampler (δ = 0.01, the paper's SDXL setting) with Skip Mask Preview (which\n"
-        "steps were computed or skipped) and Skip Stats. Bottom: the core KSampler on the same seed,\n"
-        "steps and settings, for a side-by-side comparison. Seed and steps come from the two Int\n"
-        "nodes, so both samplers always share them; keep cfg, sampler and scheduler equal too.\n"
-        "1024×1024, 50 steps, euler / normal, cfg 7.",
-        [SDXL_BASE], "Images are saved as AdaptiveDiffusion/sdxl_adaptive_* and AdaptiveDiffusion/sdxl_core_*.",
-        SDXL_RENAMES), (-560, -80), (520, 760), "Read me: models and settings")
-    ckpt = wf.add("CheckpointLoaderSimple", (0, 0), (420, 100), [SDXL_BASE[0]], models=[SDXL_BASE])
-    positive, negative = sdxl_prompt_nodes(wf, ckpt, 0, 150)
-    latent = wf.add("EmptyLatentImage", (0, 560), (420, 110), [1024, 1024, 1])
-    seed = wf.add("PrimitiveInt", (0, 720), (420, 82), [SEED, "fixed"], title="Seed (both samplers)")
-    steps = wf.add("PrimitiveInt", (0, 850), (420, 82), [50, "fixed"], title="Steps (both samplers)")
-    wf.group("Model, prompt, size, seed", [ckpt, positive, negative, latent, seed, steps], GROUP_BLUE)
-
-    adaptive = wf.add("AdaptiveKSampler", (500, 0), (340, 480),
-                      [SEED, "fixed", 50, 7.0, "euler", "normal", 1.0] + adaptive_widgets(), colors=BLUE)
-    connect_sampler(wf, adaptive, (ckpt, "MODEL"), (positive, "CONDITIONING"), (negative, "CONDITIONING"),
-                    (latent, "LATENT"))
-    decode = wf.add("VAEDecode", (880, 0), (210, 46))
-    save = wf.add("SaveImage", (880, 90), (520, 600), ["AdaptiveDiffusion/sdxl_adaptive"],
-                  title="Save Image (Adaptive KSampler)")
-    wf.connect(adaptive, "LATENT", decode, "samples")
-    wf.connect(ckpt, "VAE", decode, "vae")
-    wf.connect(decode, "IMAGE", save, "images")
-    views = trace_views(wf, [adaptive], 1440, 0)
-    wf.group("AdaptiveDiffusion: Adaptive KSampler, its skip mask and stats", [adaptive, decode, save, *views],
-             GROUP_GREEN)
-
-    core = wf.add("KSampler", (500, 860), (340, 262), [SEED, "fixed", 50, 7.0, "euler", "normal", 1.0])
-    connect_sampler(wf, core, (ckpt, "MODEL"), (positive, "CONDITIONING"), (negative, "CONDITIONING"),
-                    (latent, "LATENT"))
-    core_decode = wf.add("VAEDecode", (880, 860), (210, 46))
-    core_save = wf.add("SaveImage", (880, 950), (520, 600), ["AdaptiveDiffusion/sdxl_core"],
-                       title="Save Image (core KSampler)")
-    wf.connect(core, "LATENT", core_decode, "samples")
-    wf.connect(ckpt, "VAE", core_decode, "vae")
-    wf.connect(core_decode, "IMAGE", core_save, "images")
-    wf.group("Comparison: core KSampler, same seed and steps", [core, core_decode, core_save], GROUP_BROWN)
-
-    for sampler in (adaptive, core):
-        wf.connect(seed, "INT", sampler, "seed")
-        wf.connect(steps, "INT", sampler, "steps")
-    return wf
+SDXL_BASE_REFINER_README = ReadMe(
+    "SDXL base + refiner with Adaptive KSampler (Advanced) on both stages",
+    "50 steps in all: the base computes steps 0-40 and returns its latent with the leftover\n"
+    "noise; the refiner continues from step 40 to the end without adding new noise. Both stages\n"
+    "run AdaptiveDiffusion (δ = 0.01); warm-up and kept final steps count within each stage's\n"
+    "own steps. Total steps and the switch step come from the two Int nodes. The Skip Mask\n"
+    "Preview shows one row per stage, each Skip Stats one stage.",
+    "The image is saved as AdaptiveDiffusion/sdxl_base_refiner_*.", SDXL_RENAMES)
 
 
-def sdxl_base_refiner() -> Workflow:
-    wf = Workflow("sdxl_adaptive_base_refiner")
-    wf.note(note_text(
-        "SDXL base + refiner with Adaptive KSampler (Advanced) on both stages",
-        "50 steps in all: the base computes steps 0-40 and returns its latent with the leftover\n"
-        "noise; the refiner continues from step 40 to the end without adding new noise. Both stages\n"
-        "run AdaptiveDiffusion (δ = 0.01); warm-up and kept final steps count within each stage's\n"
-        "own steps. Total steps and the switch step come from the two Int nodes. The Skip Mask\n"
-        "Preview shows one row per stage, each Skip Stats one stage.",
-        [SDXL_BASE, SDXL_REFINER], "The image is saved as AdaptiveDiffusion/sdxl_base_refiner_*.",
-        SDXL_RENAMES), (-560, -80), (520, 760), "Read me: models and settings")
-    base_ckpt = wf.add("CheckpointLoaderSimple", (0, 0), (420, 100), [SDXL_BASE[0]], title="Load Checkpoint (base)",
-                       models=[SDXL_BASE])
-    base_pos, base_neg = sdxl_prompt_nodes(wf, base_ckpt, 0, 150, " (base)")
-    latent = wf.add("EmptyLatentImage", (0, 560), (420, 110), [1024, 1024, 1])
-    base = wf.add("AdaptiveKSamplerAdvanced", (500, 0), (360, 560),
-                  ["enable", SEED, "fixed", 50, 7.0, "euler", "normal", 0, 40, "enable"] + adaptive_widgets(),
-                  title="Adaptive KSampler (Advanced): base", colors=BLUE)
-    connect_sampler(wf, base, (base_ckpt, "MODEL"), (base_pos, "CONDITIONING"), (base_neg, "CONDITIONING"),
-                    (latent, "LATENT"))
-    wf.group("SDXL base: steps 0 → 40, returns leftover noise", [base_ckpt, base_pos, base_neg, latent, base],
-             GROUP_BLUE)
-
-    steps = wf.add("PrimitiveInt", (0, 770), (420, 82), [50, "fixed"], title="Steps (both stages)")
-    switch = wf.add("PrimitiveInt", (0, 900), (420, 82), [40, "fixed"], title="Refiner starts at step")
+def sdxl_base_refiner(wf: Workflow) -> None:
+    base_models = checkpoint(wf, SDXL_BASE, (0, 0), "Load Checkpoint (base)")
+    base_prompts = encode(wf, base_models.clip, SDXL_PROMPT, (0, 150), " (base)")
+    latent = wf.add("EmptyLatentImage", (0, 560), [1024, 1024, 1])
+    base = adaptive_stage(wf, (500, 0), SDXL_SAMPLING, (0, 40), SamplerInputs(
+        base_models.model, base_prompts.positive, base_prompts.negative, latent.out("LATENT")),
+        "Adaptive KSampler (Advanced): base")
+    wf.group("SDXL base: steps 0 → 40, returns leftover noise",
+             [*base_models.nodes, *base_prompts.nodes, latent, base], GROUP_BLUE)
+    steps = int_input(wf, (0, 770), SDXL_SAMPLING.steps, "Steps (both stages)")
+    switch = int_input(wf, (0, 900), 40, "Refiner starts at step")
     wf.group("Schedule", [steps, switch], GROUP_PURPLE)
-
-    top = 1100
-    refiner_ckpt = wf.add("CheckpointLoaderSimple", (0, top), (420, 100), [SDXL_REFINER[0]],
-                          title="Load Checkpoint (refiner)", models=[SDXL_REFINER])
-    ref_pos, ref_neg = sdxl_prompt_nodes(wf, refiner_ckpt, 0, top + 150, " (refiner)")
-    refiner = wf.add("AdaptiveKSamplerAdvanced", (500, top), (360, 560),
-                     ["disable", 0, "fixed", 50, 7.0, "euler", "normal", 40, 10000, "disable"] + adaptive_widgets(),
-                     title="Adaptive KSampler (Advanced): refiner", colors=BLUE)
-    connect_sampler(wf, refiner, (refiner_ckpt, "MODEL"), (ref_pos, "CONDITIONING"), (ref_neg, "CONDITIONING"),
-                    (base, "LATENT"))
-    decode = wf.add("VAEDecode", (900, top), (210, 46))
-    save = wf.add("SaveImage", (900, top + 90), (520, 600), ["AdaptiveDiffusion/sdxl_base_refiner"])
-    wf.connect(refiner, "LATENT", decode, "samples")
-    wf.connect(refiner_ckpt, "VAE", decode, "vae")
-    wf.connect(decode, "IMAGE", save, "images")
-    wf.group("SDXL refiner: steps 40 → 50", [refiner_ckpt, ref_pos, ref_neg, refiner, decode, save], GROUP_GREEN)
-
-    views = trace_views(wf, [base, refiner], 940, 0, labels="base, refiner")
-    wf.group("Skip masks of both stages", views, GROUP_BROWN)
-    for sampler in (base, refiner):
-        wf.connect(steps, "INT", sampler, "steps")
-    wf.connect(switch, "INT", base, "end_at_step")
-    wf.connect(switch, "INT", refiner, "start_at_step")
-    return wf
+    models = checkpoint(wf, SDXL_REFINER, (0, 1100), "Load Checkpoint (refiner)")
+    prompts = encode(wf, models.clip, SDXL_PROMPT, (0, 1250), " (refiner)")
+    refiner = adaptive_stage(wf, (500, 1100), SDXL_SAMPLING, (40, 10000), SamplerInputs(
+        models.model, prompts.positive, prompts.negative, base.out("LATENT")), "Adaptive KSampler (Advanced): refiner")
+    outputs = decode_and_save(wf, refiner, models.vae, "AdaptiveDiffusion/sdxl_base_refiner")
+    wf.group("SDXL refiner: steps 40 → 50", [*models.nodes, *prompts.nodes, refiner, *outputs], GROUP_GREEN)
+    wf.group("Skip masks of both stages", trace_views(wf, [base, refiner], (940, 0), "base, refiner"), GROUP_BROWN)
+    wf.wire(base, steps=steps.out("INT"))
+    wf.wire(refiner, steps=steps.out("INT"))
+    wf.wire(base, end_at_step=switch.out("INT"))
+    wf.wire(refiner, start_at_step=switch.out("INT"))
 
 
-def wan_loaders(wf: Workflow, unet: tuple[str, str, str], shift: float) -> list[Node]:
-    """Diffusion model (through ModelSamplingSD3), text encoder and VAE."""
-    model = wf.add("UNETLoader", (0, 0), (420, 82), [unet[0], "default"], models=[unet])
-    clip = wf.add("CLIPLoader", (0, 130), (420, 106), [UMT5[0], "wan", "default"], models=[UMT5])
-    vae = wf.add("VAELoader", (0, 290), (420, 58), [WAN_VAE[0]], models=[WAN_VAE])
-    sampling = wf.add("ModelSamplingSD3", (0, 400), (420, 58), [shift])
-    wf.connect(model, "MODEL", sampling, "model")
-    return [model, clip, vae, sampling]
+WAN21_T2V_README = ReadMe(
+    "Wan 2.1 text-to-video (1.3B) with the Adaptive KSampler",
+    "832×480, 33 frames (16 fps), 30 steps, uni_pc / simple, cfg 6, ModelSamplingSD3 shift 8.\n"
+    "The video latent comes from the core EmptyHunyuanLatentVideo node (Wan 2.1 uses the same\n"
+    "latent layout; length must be 4k + 1 frames). The Adaptive KSampler decides per step for\n"
+    "the whole video latent. For SamplerCustomAdvanced or another sampler node, put\n"
+    "AdaptiveDiffusion (model patch) between ModelSamplingSD3 and the sampler instead.",
+    "The video is saved as an animated WEBP: AdaptiveDiffusion/wan21_t2v_*.", WAN_RENAMES)
 
 
-def wan_prompts(wf: Workflow, clip: Node, x: float, y: float, prompt: str) -> tuple[Node, Node]:
-    positive = wf.add("CLIPTextEncode", (x, y), (420, 180), [prompt], title="Positive prompt", colors=GREEN)
-    negative = wf.add("CLIPTextEncode", (x, y + 230), (420, 150), [WAN_NEGATIVE], title="Negative prompt",
-                      colors=RED)
-    wf.connect(clip, "CLIP", positive, "clip")
-    wf.connect(clip, "CLIP", negative, "clip")
-    return positive, negative
-
-
-def wan_output(wf: Workflow, sampler: Node, vae: Node, x: float, prefix: str) -> list[Node]:
-    decode = wf.add("VAEDecode", (x, 0), (210, 46))
-    save = wf.add("SaveAnimatedWEBP", (x, 90), (480, 520), [prefix, 16.0, False, 90, "default"])
-    wf.connect(sampler, "LATENT", decode, "samples")
-    wf.connect(vae, "VAE", decode, "vae")
-    wf.connect(decode, "IMAGE", save, "images")
-    return [decode, save]
-
-
-def wan21_t2v() -> Workflow:
-    wf = Workflow("wan21_adaptive_t2v")
-    wf.note(note_text(
-        "Wan 2.1 text-to-video (1.3B) with the Adaptive KSampler",
-        "832×480, 33 frames (16 fps), 30 steps, uni_pc / simple, cfg 6, ModelSamplingSD3 shift 8.\n"
-        "The video latent comes from the core EmptyHunyuanLatentVideo node (Wan 2.1 uses the same\n"
-        "latent layout; length must be 4k + 1 frames). The Adaptive KSampler decides per step for\n"
-        "the whole video latent. For SamplerCustomAdvanced or another sampler node, put\n"
-        "AdaptiveDiffusion (model patch) between ModelSamplingSD3 and the sampler instead.",
-        [WAN_T2V, UMT5, WAN_VAE], "The video is saved as an animated WEBP: AdaptiveDiffusion/wan21_t2v_*.",
-        WAN_RENAMES), (-560, -80), (520, 760), "Read me: models and settings")
-    loaders = wan_loaders(wf, WAN_T2V, 8.0)
-    _, clip, vae, sampling = loaders
-    wf.group("Models", loaders, GROUP_BLUE)
-    positive, negative = wan_prompts(wf, clip, 480, 0, "a red fox trotting through fresh snow in a pine forest, "
-                                     "soft morning light, the camera tracks alongside, cinematic")
-    latent = wf.add("EmptyHunyuanLatentVideo", (480, 440), (420, 130), [832, 480, 33, 1],
+def wan21_t2v(wf: Workflow) -> None:
+    models = wan_models(wf, WAN_T2V)
+    wf.group("Models", models.nodes, GROUP_BLUE)
+    prompts = encode(wf, models.clip, WAN_T2V_PROMPT, (480, 0))
+    latent = wf.add("EmptyHunyuanLatentVideo", (480, 440), WAN_VIDEO,
                     title="Empty video latent (EmptyHunyuanLatentVideo)")
-    wf.group("Prompt and video size", [positive, negative, latent], GROUP_PURPLE)
-    sampler = wf.add("AdaptiveKSampler", (960, 0), (340, 480),
-                     [SEED, "fixed", 30, 6.0, "uni_pc", "simple", 1.0] + adaptive_widgets(), colors=BLUE)
-    connect_sampler(wf, sampler, (sampling, "MODEL"), (positive, "CONDITIONING"), (negative, "CONDITIONING"),
-                    (latent, "LATENT"))
-    outputs = wan_output(wf, sampler, vae, 1340, "AdaptiveDiffusion/wan21_t2v")
-    views = trace_views(wf, [sampler], 1860, 0)
-    wf.group("AdaptiveDiffusion: sample, save the animation, skip mask and stats", [sampler, *outputs, *views],
-             GROUP_GREEN)
-    return wf
+    wf.group("Prompt and video size", [*prompts.nodes, latent], GROUP_PURPLE)
+    inputs = SamplerInputs(models.model, prompts.positive, prompts.negative, latent.out("LATENT"))
+    adaptive = adaptive_ksampler(wf, (960, 0), WAN_SAMPLING, inputs)
+    adaptive_output(wf, adaptive, models.vae, "AdaptiveDiffusion/wan21_t2v",
+                    "AdaptiveDiffusion: sample, save the animation, skip mask and stats", "SaveAnimatedWEBP")
 
 
-def wan21_i2v() -> Workflow:
-    wf = Workflow("wan21_adaptive_i2v")
-    wf.note(note_text(
-        "Wan 2.1 image-to-video (14B, 480p) with the Adaptive KSampler, δ = 0.008",
-        "δ = 0.008 is the paper's image-to-video setting (0.01 for images). Load Image starts with\n"
-        "example.png, which ships in ComfyUI/input/; upload your own start image there. CLIP Vision\n"
-        "Encode and WanImageToVideo turn it into the conditioning and the 832×480, 33-frame video\n"
-        "latent. 30 steps, uni_pc / simple, cfg 6, ModelSamplingSD3 shift 8. The 14B model needs a\n"
-        "large GPU; weight_dtype fp8_e4m3fn on Load Diffusion Model halves its memory.",
-        [WAN_I2V, UMT5, WAN_VAE, CLIP_VISION_H],
-        "The video is saved as an animated WEBP: AdaptiveDiffusion/wan21_i2v_*.", WAN_RENAMES +
-        "\nWanImageToVideo has an extra optional input (ref_pad_image) in newer ComfyUI; leave it empty."),
-        (-560, -80), (520, 800), "Read me: models and settings")
-    loaders = wan_loaders(wf, WAN_I2V, 8.0)
-    _, clip, vae, sampling = loaders
-    vision = wf.add("CLIPVisionLoader", (0, 510), (420, 58), [CLIP_VISION_H[0]], models=[CLIP_VISION_H])
-    wf.group("Models", [*loaders, vision], GROUP_BLUE)
-    image = wf.add("LoadImage", (0, 700), (420, 380), [START_IMAGE, "image"], title="Start image")
-    encode = wf.add("CLIPVisionEncode", (0, 1130), (420, 78), ["none"])
-    wf.connect(vision, "CLIP_VISION", encode, "clip_vision")
-    wf.connect(image, "IMAGE", encode, "image")
-    wf.group("Start image", [image, encode], GROUP_BROWN)
-    positive, negative = wan_prompts(wf, clip, 480, 0, "the scene comes to life: gentle natural motion, "
-                                     "hair and clothes move in a light breeze, slow camera push-in")
-    to_video = wf.add("WanImageToVideo", (480, 440), (420, 210), [832, 480, 33, 1])
-    for origin, output, name in ((positive, "CONDITIONING", "positive"), (negative, "CONDITIONING", "negative"),
-                                 (vae, "VAE", "vae"), (encode, "CLIP_VISION_OUTPUT", "clip_vision_output"),
-                                 (image, "IMAGE", "start_image")):
-        wf.connect(origin, output, to_video, name)
-    wf.group("Prompt and video size", [positive, negative, to_video], GROUP_PURPLE)
-    sampler = wf.add("AdaptiveKSampler", (960, 0), (340, 480),
-                     [SEED, "fixed", 30, 6.0, "uni_pc", "simple", 1.0] + adaptive_widgets(threshold=0.008),
-                     colors=BLUE)
-    connect_sampler(wf, sampler, (sampling, "MODEL"), (to_video, "positive"), (to_video, "negative"),
-                    (to_video, "latent"))
-    outputs = wan_output(wf, sampler, vae, 1340, "AdaptiveDiffusion/wan21_i2v")
-    views = trace_views(wf, [sampler], 1860, 0)
-    wf.group("AdaptiveDiffusion (δ = 0.008): sample, save the animation, skip mask and stats",
-             [sampler, *outputs, *views], GROUP_GREEN)
-    return wf
+WAN21_I2V_README = ReadMe(
+    "Wan 2.1 image-to-video (14B, 480p) with the Adaptive KSampler, δ = 0.008",
+    "δ = 0.008 is the paper's image-to-video setting (0.01 for images). Load Image starts with\n"
+    "example.png, which ships in ComfyUI/input/; upload your own start image there. CLIP Vision\n"
+    "Encode and WanImageToVideo turn it into the conditioning and the 832×480, 33-frame video\n"
+    "latent. 30 steps, uni_pc / simple, cfg 6, ModelSamplingSD3 shift 8. The 14B model needs a\n"
+    "large GPU; weight_dtype fp8_e4m3fn on Load Diffusion Model halves its memory.",
+    "The video is saved as an animated WEBP: AdaptiveDiffusion/wan21_i2v_*.",
+    WAN_RENAMES + "\nWanImageToVideo has an extra optional input (ref_pad_image) in newer ComfyUI; leave it empty.",
+    height=800)
 
 
-BUILDERS = (sdxl_txt2img, sdxl_base_refiner, wan21_t2v, wan21_i2v)
+def wan21_i2v(wf: Workflow) -> None:
+    models = wan_models(wf, WAN_I2V)
+    vision = load(wf, "CLIPVisionLoader", CLIP_VISION_H, (0, 510))
+    wf.group("Models", [*models.nodes, vision], GROUP_BLUE)
+    image = wf.add("LoadImage", (0, 700), [START_IMAGE, "image"], title="Start image")
+    encoded = wf.wire(wf.add("CLIPVisionEncode", (0, 1130), ["none"]), clip_vision=vision.out("CLIP_VISION"),
+                      image=image.out("IMAGE"))
+    wf.group("Start image", [image, encoded], GROUP_BROWN)
+    prompts = encode(wf, models.clip, WAN_I2V_PROMPT, (480, 0))
+    to_video = wf.wire(wf.add("WanImageToVideo", (480, 440), WAN_VIDEO), positive=prompts.positive,
+                       negative=prompts.negative, vae=models.vae,
+                       clip_vision_output=encoded.out("CLIP_VISION_OUTPUT"), start_image=image.out("IMAGE"))
+    wf.group("Prompt and video size", [*prompts.nodes, to_video], GROUP_PURPLE)
+    inputs = SamplerInputs(models.model, to_video.out("positive"), to_video.out("negative"), to_video.out("latent"))
+    adaptive = adaptive_ksampler(wf, (960, 0), WAN_SAMPLING, inputs, threshold=0.008)
+    adaptive_output(wf, adaptive, models.vae, "AdaptiveDiffusion/wan21_i2v",
+                    "AdaptiveDiffusion (δ = 0.008): sample, save the animation, skip mask and stats",
+                    "SaveAnimatedWEBP")
+
+
+@dataclass(frozen=True)
+class Graph:
+    name: str  # the file name without .json; it also derives the workflow's id
+    readme: ReadMe
+    build: Callable[[Workflow], None]
+
+    def workflow(self) -> Workflow:
+        wf = Workflow(self.name)
+        # The Note is node 1 (it comes first in the file and on the canvas, top left); its text
+        # needs the model files, known once the graph is built.
+        note = wf.add("Note", (-560, -80), size=(520, self.readme.height), title="Read me: models and settings",
+                      colors=YELLOW)
+        self.build(wf)
+        note.widgets.append(self.readme.text(wf.model_files()))
+        return wf
+
+
+GRAPHS = (
+    Graph("sdxl_adaptive_txt2img", SDXL_TXT2IMG_README, sdxl_txt2img),
+    Graph("sdxl_adaptive_base_refiner", SDXL_BASE_REFINER_README, sdxl_base_refiner),
+    Graph("wan21_adaptive_t2v", WAN21_T2V_README, wan21_t2v),
+    Graph("wan21_adaptive_i2v", WAN21_I2V_README, wan21_i2v),
+)
 
 
 def render_all() -> dict[str, str]:
     """{file name: JSON text} of every example workflow."""
-    rendered = {}
-    for build in BUILDERS:
-        workflow = build()
-        rendered[f"{workflow.name}.json"] = json.dumps(workflow.to_json(), indent=2, ensure_ascii=False) + "\n"
-    return rendered
+    return {f"{graph.name}.json": json.dumps(graph.workflow().to_json(), indent=2, ensure_ascii=False) + "\n"
+            for graph in GRAPHS}
 
 
 def main(argv: list[str]) -> int:
