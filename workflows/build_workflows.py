@@ -267,6 +267,7 @@ class Workflow:
                             "color": color, "font_size": 24, "flags": {}})
 
     def model_files(self) -> list[ModelFile]:
+        # In node order, each once: two loaders of one file need one download.
         return list(dict.fromkeys(model for node in self.nodes for model in node.models))
 
     def execution_order(self) -> dict[int, int]:
@@ -404,7 +405,9 @@ def trace_views(wf: Workflow, samplers: list[Node], at: tuple[float, float], lab
     """A Skip Mask Preview with one row per sampler and a Skip Stats per sampler."""
     x, y = at
     preview = wf.add("AdaptiveSkipMaskPreview", (x, y), [labels])
-    wf.wire(preview, **{name: s.out("trace") for s, name in zip(samplers, ("trace", "trace_2", "trace_3", "trace_4"))})
+    slots = [name for name, _ in SHAPES["AdaptiveSkipMaskPreview"][0]]
+    assert len(samplers) <= len(slots), f"a Skip Mask Preview shows at most {len(slots)} samplers"
+    wf.wire(preview, **{slot: s.out("trace") for slot, s in zip(slots, samplers)})
     stats = [wf.wire(wf.add("AdaptiveSkipStats", (x, y + 510 + index * 250)), trace=s.out("trace"))
              for index, s in enumerate(samplers)]
     return [preview, *stats]
