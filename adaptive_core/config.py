@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from enum import Enum
 
 NOISE_REUSE_MODES = ("linear", "quadratic", "hold")
 # Quadratic scores above linear in 183 of 240 cells (configuration x speed) of bench/peers.py with the speed control
@@ -20,14 +21,86 @@ DEFAULT_SPEED = "2x"                # a newly placed node; a missing input means
 # every step and their estimate is above 0.1: every such skip is refused (bench/peers.py rows).
 DEFAULT_ERROR_TOLERANCE = 0.1
 
-# Bounds shared by the node inputs and by validation; the names are the node input names.
-LIMITS = {
-    "threshold": (0.0, 1.0),
-    "max_skip_steps": (1, 100),
-    "warmup_steps": (3, 1000),
-    "keep_last_steps": (0, 1000),
-    "error_tolerance": (0.0, 100.0),
-}
+
+class ParamKind(Enum):
+    """What values a parameter takes; decides its check and its widget."""
+    FLOAT = "float"
+    INT = "int"      # a whole number (a float with no fraction passes, as it always did)
+    BOOL = "bool"
+    CHOICE = "choice"
+
+
+class NodeInput(Enum):
+    """Where the nodes show a parameter."""
+    REQUIRED = "required"
+    # Appended after every existing input, so saved workflows and API prompts without it still load;
+    # its absence means the parameter's `default` (what such a prompt meant when it was saved).
+    OPTIONAL = "optional"
+    NONE = "none"    # set in code only (AdaptiveConfig), no node input
+
+
+@dataclass(frozen=True)
+class AdaptiveParam:
+    """One user-facing parameter: the row of ADAPTIVE_PARAMS that the nodes and validation derive from.
+
+    name: the AdaptiveConfig field and the node input; never renamed (saved workflows store it).
+    default: AdaptiveConfig's default and, for an OPTIONAL input, what its absence means.
+    bounds: (low, high), both included, for FLOAT and INT. choices: the values of a CHOICE.
+    placed_default: a newly placed node's widget value where it differs from `default`.
+    """
+    name: str
+    kind: ParamKind
+    default: float | int | bool | str
+    bounds: tuple[float, float] | tuple[int, int] | None = None
+    choices: tuple[str, ...] = ()
+    node_input: NodeInput = NodeInput.REQUIRED
+    placed_default: float | int | bool | str | None = None
+
+    @property
+    def widget_default(self) -> float | int | bool | str:
+        return self.default if self.placed_default is None else self.placed_default
+
+    def problem(self, value: object) -> str | None:
+        """A message naming this parameter and the bad value, or None when `value` is accepted."""
+        if self.kind is ParamKind.BOOL:
+            return None if isinstance(value, bool) else f"{self.name} must be true or false, got {value!r}"
+        if self.kind is ParamKind.CHOICE:
+            if value in self.choices:
+                return None
+            return f"{self.name} must be one of {', '.join(self.choices)}, got {value!r}"
+        low, high = self.bounds
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"{self.name} must be a number, got {value!r}"
+        if self.kind is ParamKind.INT and value != int(value):
+            return f"{self.name} must be a whole number, got {value!r}"
+        if not (low <= value <= high) or value != value:  # value != value: NaN
+            return f"{self.name} must be between {low} and {high}, got {value!r}"
+        return None
+
+
+# The adaptive parameters, in node input order: the nodes' inputs (nodes/inputs.py adds the widgets'
+# tooltips and steps), the nodes' VALIDATE_INPUTS, config_problem and AdaptiveConfig's defaults all come
+# from here. New parameters go last (a node's inputs may be appended to, never reordered).
+ADAPTIVE_PARAMS: dict[str, AdaptiveParam] = {param.name: param for param in (
+    AdaptiveParam("threshold", ParamKind.FLOAT, 0.01, bounds=(0.0, 1.0)),
+    AdaptiveParam("max_skip_steps", ParamKind.INT, 4, bounds=(1, 100)),
+    AdaptiveParam("warmup_steps", ParamKind.INT, 4, bounds=(3, 1000)),
+    AdaptiveParam("keep_last_steps", ParamKind.INT, 1, bounds=(0, 1000)),
+    AdaptiveParam("noise_reuse", ParamKind.CHOICE, DEFAULT_NOISE_REUSE, choices=NOISE_REUSE_MODES),
+    AdaptiveParam("per_sample", ParamKind.BOOL, False),
+    AdaptiveParam("speed", ParamKind.CHOICE, SPEED_THRESHOLD, choices=SPEED_CHOICES,
+                  node_input=NodeInput.OPTIONAL, placed_default=DEFAULT_SPEED),
+    AdaptiveParam("error_tolerance", ParamKind.FLOAT, DEFAULT_ERROR_TOLERANCE, bounds=(0.0, 100.0),
+                  node_input=NodeInput.NONE),
+)}
+
+# The bounds of the numeric parameters by name (a view of ADAPTIVE_PARAMS, kept for importers).
+LIMITS = {name: param.bounds for name, param in ADAPTIVE_PARAMS.items() if param.bounds is not None}
+
+# config_problem reports the first problem it finds: numbers first, then the switch, then the lists,
+# the order it has always checked in (each group in table order).
+_CHECK_RANK = {ParamKind.FLOAT: 0, ParamKind.INT: 0, ParamKind.BOOL: 1, ParamKind.CHOICE: 2}
+_PARAMS_IN_CHECK_ORDER = tuple(sorted(ADAPTIVE_PARAMS.values(), key=lambda param: _CHECK_RANK[param.kind]))
 
 
 @dataclass(frozen=True)
@@ -57,14 +130,14 @@ class AdaptiveConfig:
         exceeds it.
     """
 
-    threshold: float = 0.01
-    max_skip_steps: int = 4
-    warmup_steps: int = 4
-    keep_last_steps: int = 1
-    noise_reuse: str = DEFAULT_NOISE_REUSE
-    per_sample: bool = False
-    speed: str = SPEED_THRESHOLD
-    error_tolerance: float = DEFAULT_ERROR_TOLERANCE
+    threshold: float = ADAPTIVE_PARAMS["threshold"].default
+    max_skip_steps: int = ADAPTIVE_PARAMS["max_skip_steps"].default
+    warmup_steps: int = ADAPTIVE_PARAMS["warmup_steps"].default
+    keep_last_steps: int = ADAPTIVE_PARAMS["keep_last_steps"].default
+    noise_reuse: str = ADAPTIVE_PARAMS["noise_reuse"].default
+    per_sample: bool = ADAPTIVE_PARAMS["per_sample"].default
+    speed: str = ADAPTIVE_PARAMS["speed"].default
+    error_tolerance: float = ADAPTIVE_PARAMS["error_tolerance"].default
 
     def __post_init__(self) -> None:
         problem = config_problem(**asdict(self))
@@ -81,29 +154,18 @@ class AdaptiveConfig:
         return SPEED_FACTORS.get(self.speed)
 
 
-def config_problem(threshold=None, max_skip_steps=None, warmup_steps=None, keep_last_steps=None,
-                   noise_reuse=None, per_sample=None, steps=None, speed=None,
-                   error_tolerance=None) -> str | None:
-    """Return a message naming the first bad input, or None. Inputs left as None are not checked."""
-    values = {"threshold": threshold, "max_skip_steps": max_skip_steps,
-              "warmup_steps": warmup_steps, "keep_last_steps": keep_last_steps,
-              "error_tolerance": error_tolerance}
-    for name, value in values.items():
-        if value is None:
-            continue
-        low, high = LIMITS[name]
-        kind = float if name in ("threshold", "error_tolerance") else int
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            return f"{name} must be a number, got {value!r}"
-        if kind is int and value != int(value):
-            return f"{name} must be a whole number, got {value!r}"
-        if not (low <= value <= high) or value != value:  # value != value: NaN
-            return f"{name} must be between {low} and {high}, got {value!r}"
-    if per_sample is not None and not isinstance(per_sample, bool):
-        return f"per_sample must be true or false, got {per_sample!r}"
-    if noise_reuse is not None and noise_reuse not in NOISE_REUSE_MODES:
-        return f"noise_reuse must be one of {', '.join(NOISE_REUSE_MODES)}, got {noise_reuse!r}"
-    if speed is not None and speed not in SPEED_CHOICES:
-        return f"speed must be one of {', '.join(SPEED_CHOICES)}, got {speed!r}"
+def config_problem(steps: int | None = None, **values: object) -> str | None:
+    """Return a message naming the first bad input, or None. Inputs left as None are not checked.
+
+    `values` are ADAPTIVE_PARAMS by name; any other name is a TypeError, as an unknown keyword is.
+    """
+    unknown = [name for name in values if name not in ADAPTIVE_PARAMS]
+    if unknown:
+        raise TypeError(f"config_problem() got an unexpected keyword argument {unknown[0]!r}")
+    for param in _PARAMS_IN_CHECK_ORDER:
+        value = values.get(param.name)
+        problem = None if value is None else param.problem(value)
+        if problem:
+            return problem
     # steps < warmup_steps is no error: a 1-4 step Turbo/LCM graph runs unskipped (AdaptiveRun).
     return None
