@@ -1,51 +1,39 @@
 """The AdaptiveDiffusion inputs shared by every node, and their validation."""
 from __future__ import annotations
 
-from ..adaptive_core import DEFAULT_NOISE_REUSE, LIMITS, NOISE_REUSE_MODES, AdaptiveConfig, config_problem
-from ..adaptive_core.config import DEFAULT_SPEED, SPEED_CHOICES, SPEED_THRESHOLD
+from inspect import Parameter, Signature
 
-ADAPTIVE_INPUTS = {
-    "threshold": ("FLOAT", {
-        "default": 0.01, "min": LIMITS["threshold"][0], "max": LIMITS["threshold"][1],
+from ..adaptive_core import AdaptiveConfig, config_problem
+from ..adaptive_core.config import ADAPTIVE_PARAMS, AdaptiveParam, NodeInput, ParamKind
+
+# What only the widgets add to ADAPTIVE_PARAMS: a float's step and rounding, and the tooltips.
+WIDGET_OPTIONS = {
+    "threshold": {
         "step": 0.001, "round": 0.0001,
         "tooltip": "δ: skip a step when the latent's change is this close to linear. Higher skips "
                    "more (faster, further from the full result). 0 turns skipping off. The paper "
                    "uses 0.01 for SD/SDXL and 0.008 for image-to-video. Used when speed is 'threshold (δ)'; "
-                   "with another speed, skipping follows the speed and δ only switches it on."}),
-    "max_skip_steps": ("INT", {
-        "default": 4, "min": LIMITS["max_skip_steps"][0], "max": LIMITS["max_skip_steps"][1],
+                   "with another speed, skipping follows the speed and δ only switches it on."},
+    "max_skip_steps": {
         "tooltip": "Cmax: the most steps skipped in a row before one is computed again. With a "
-                   "speed, runs are kept as short as the speed allows and never longer than this."}),
-    "warmup_steps": ("INT", {
-        "default": 4, "min": LIMITS["warmup_steps"][0], "max": LIMITS["warmup_steps"][1],
+                   "speed, runs are kept as short as the speed allows and never longer than this."},
+    "warmup_steps": {
         "tooltip": "The first steps are always computed: they set the composition, and the "
-                   "criterion needs three latent differences."}),
-    "keep_last_steps": ("INT", {
-        "default": 1, "min": LIMITS["keep_last_steps"][0], "max": LIMITS["keep_last_steps"][1],
+                   "criterion needs three latent differences."},
+    "keep_last_steps": {
         "tooltip": "The final steps are always computed, so no residual noise is left. "
                    "0 = the paper. Multi-evaluation samplers (heun, dpm_2, ...) always "
-                   "compute their last 2."}),
-    "noise_reuse": (list(NOISE_REUSE_MODES), {
-        "default": DEFAULT_NOISE_REUSE,
+                   "compute their last 2."},
+    "noise_reuse": {
         "tooltip": "What a skipped step uses instead of the model: hold = the last computed "
                    "noise (the paper's reuse); linear / quadratic = the noise predicted in σ "
                    "from the last 2 / 3 computed steps. Quadratic (the default) measured best with the "
-                   "speed control; hold is the paper."}),
-    "per_sample": ("BOOLEAN", {
-        "default": False,
+                   "speed control; hold is the paper."},
+    "per_sample": {
         "tooltip": "Decide per batch item instead of per batch: each prompt in the batch gets its "
                    "own skip path and the model runs only on the items that need a step. Off = "
-                   "the paper (one decision for the whole batch)."}),
-}
-ADAPTIVE_INPUT_NAMES = tuple(ADAPTIVE_INPUTS)
-
-# Appended after every existing input (optional: API prompts without it still validate). A prompt
-# or workflow that lacks it means SPEED_THRESHOLD, what it meant when it was saved (the Python
-# default of `speed` in build_config and js/adaptive_inputs.js for the frontend); a newly placed
-# node gets DEFAULT_SPEED.
-ADAPTIVE_OPTIONAL_INPUTS = {
-    "speed": (list(SPEED_CHOICES), {
-        "default": DEFAULT_SPEED,
+                   "the paper (one decision for the whole batch)."},
+    "speed": {
         "tooltip": "How much faster, the same on every model: about 1.25x / 1.5x / 1.75x / 2x / 2.5x / 3x "
                    "fewer model calls. 2x is the everyday setting; at 20-30 steps 1.75x is much closer to full "
                    "steps (mostly single skips where 2x skips pairs), 1.25x / 1.5x closer still; 2.5x / 3x "
@@ -54,8 +42,32 @@ ADAPTIVE_OPTIONAL_INPUTS = {
                    "skip whose predicted error is too large is refused (ancestral and SDE samplers, which "
                    "add fresh noise every step, refuse nearly all). "
                    "Skip Stats shows what ran. threshold (δ) = the paper's rule with the threshold above "
-                   "(how workflows saved before this input behave). threshold 0 turns skipping off."}),
+                   "(how workflows saved before this input behave). threshold 0 turns skipping off."},
 }
+_HOST_TYPES = {ParamKind.FLOAT: "FLOAT", ParamKind.INT: "INT", ParamKind.BOOL: "BOOLEAN"}
+
+
+def _input_spec(param: AdaptiveParam) -> tuple:
+    """ComfyUI's (type, options) of one parameter; a CHOICE is a combo (its list of values)."""
+    host_type = list(param.choices) if param.kind is ParamKind.CHOICE else _HOST_TYPES[param.kind]
+    options = {"default": param.widget_default}
+    if param.bounds is not None:
+        options["min"], options["max"] = param.bounds
+    return (host_type, {**options, **WIDGET_OPTIONS[param.name]})
+
+
+def _inputs_shown(node_input: NodeInput) -> dict:
+    return {name: _input_spec(param) for name, param in ADAPTIVE_PARAMS.items() if param.node_input is node_input}
+
+
+ADAPTIVE_INPUTS = _inputs_shown(NodeInput.REQUIRED)
+ADAPTIVE_INPUT_NAMES = tuple(ADAPTIVE_INPUTS)
+
+# Appended after every existing input (optional: API prompts without it still validate). A prompt
+# or workflow that lacks it means the parameter's table default (SPEED_THRESHOLD for speed), what it
+# meant when it was saved (build_config, and js/adaptive_inputs.js for the frontend); a newly placed
+# node gets its placed_default (DEFAULT_SPEED).
+ADAPTIVE_OPTIONAL_INPUTS = _inputs_shown(NodeInput.OPTIONAL)
 
 
 # Core KSamplerAdvanced inputs that the host ships without a tooltip.
@@ -100,8 +112,34 @@ def input_problem(steps=None, **adaptive) -> str | None:
 
 def build_config(steps: int | None = None, **adaptive) -> AdaptiveConfig:
     """The config for a node's inputs; raises ValueError naming the bad input before sampling."""
-    adaptive.setdefault("speed", SPEED_THRESHOLD)  # absent: a prompt saved before the input existed
+    for name in ADAPTIVE_OPTIONAL_INPUTS:  # absent: a prompt saved before the input existed
+        adaptive.setdefault(name, ADAPTIVE_PARAMS[name].default)
     problem = input_problem(steps=steps, **adaptive)
     if problem:
         raise ValueError(f"AdaptiveDiffusion: {problem}")
     return AdaptiveConfig(**adaptive)
+
+
+def validate_inputs_method(names: tuple[str, ...]) -> classmethod:
+    """A node's VALIDATE_INPUTS over exactly `names` (each None when absent or linked), via input_problem.
+
+    ComfyUI reads the method's parameter list (inspect.getfullargspec, execution.py in 0.3.75 and
+    0.33.0) to decide which inputs to pass it, and skips its own min/max and list checks for those
+    inputs. With **kwargs it would pass every input (model, latent, ...) and skip those checks for
+    all of them (cfg, sampler_name, ...). So the method declares exactly these names as its
+    signature (`__signature__`, which getfullargspec reports) and binds every call to it, so an
+    unknown name is a TypeError as with a written-out parameter list.
+    """
+    signature = Signature([Parameter("cls", Parameter.POSITIONAL_OR_KEYWORD),
+                           *(Parameter(name, Parameter.POSITIONAL_OR_KEYWORD, default=None) for name in names)])
+
+    def validate(*args, **kwargs) -> bool | str:
+        values = signature.bind(*args, **kwargs)
+        values.apply_defaults()
+        inputs = dict(values.arguments)
+        del inputs["cls"]
+        return input_problem(**inputs) or True
+
+    validate.__signature__ = signature
+    validate.__name__ = validate.__qualname__ = "VALIDATE_INPUTS"
+    return classmethod(validate)

@@ -5,7 +5,13 @@ import nodes as comfy_nodes
 
 from ..adaptive_core import AdaptiveConfig, AdaptiveTrace, SkipPath
 from .hooks import apply_adaptive_diffusion
-from .inputs import ADAPTIVE_INPUTS, ADAPTIVE_OPTIONAL_INPUTS, build_config, input_problem, with_adaptive_inputs
+from .inputs import (
+    ADAPTIVE_INPUTS,
+    ADAPTIVE_OPTIONAL_INPUTS,
+    build_config,
+    validate_inputs_method,
+    with_adaptive_inputs,
+)
 
 CATEGORY = "sampling/adaptive diffusion"
 TRACE_TYPE = "ADAPTIVE_TRACE"
@@ -13,10 +19,8 @@ SKIP_PATH_INPUT = {"skip_path": ("SKIP_PATH", {
     "tooltip": "Optional: follow this saved skip path (Load Skip Path) instead of the criterion."})}
 # Every node's optional inputs, in order: skip_path first (it came first), then the newer ones.
 OPTIONAL_INPUTS = {**SKIP_PATH_INPUT, **ADAPTIVE_OPTIONAL_INPUTS}
-
-
-def _validate(steps=None, **adaptive):
-    return input_problem(steps=steps, **adaptive) or True
+# The inputs each node's VALIDATE_INPUTS checks itself (ComfyUI leaves their range checks to it).
+ADAPTIVE_VALIDATED = (*ADAPTIVE_INPUTS, *ADAPTIVE_OPTIONAL_INPUTS)
 
 
 def _sample_with_trace(model, config: AdaptiveConfig, sample, skip_path: SkipPath | None = None,
@@ -53,12 +57,7 @@ class AdaptiveKSampler:
         types.setdefault("optional", {}).update(OPTIONAL_INPUTS)
         return types
 
-    @classmethod
-    def VALIDATE_INPUTS(cls, steps=None, threshold=None, max_skip_steps=None, warmup_steps=None,
-                        keep_last_steps=None, noise_reuse=None, per_sample=None, speed=None):
-        return _validate(steps, threshold=threshold, max_skip_steps=max_skip_steps,
-                         warmup_steps=warmup_steps, keep_last_steps=keep_last_steps,
-                         noise_reuse=noise_reuse, per_sample=per_sample, speed=speed)
+    VALIDATE_INPUTS = validate_inputs_method(("steps", *ADAPTIVE_VALIDATED))
 
     def sample(self, model, seed, steps, cfg, sampler_name, scheduler, positive, negative,
                latent_image, denoise=1.0, skip_path=None, **adaptive):
@@ -114,12 +113,7 @@ class AdaptiveDiffusionPatch:
                              **ADAPTIVE_INPUTS},
                 "optional": dict(OPTIONAL_INPUTS)}
 
-    @classmethod
-    def VALIDATE_INPUTS(cls, threshold=None, max_skip_steps=None, warmup_steps=None,
-                        keep_last_steps=None, noise_reuse=None, per_sample=None, speed=None):
-        return _validate(threshold=threshold, max_skip_steps=max_skip_steps,
-                         warmup_steps=warmup_steps, keep_last_steps=keep_last_steps,
-                         noise_reuse=noise_reuse, per_sample=per_sample, speed=speed)
+    VALIDATE_INPUTS = validate_inputs_method(ADAPTIVE_VALIDATED)
 
     def patch(self, model, skip_path=None, **adaptive):
         path = skip_path.skip if skip_path is not None else None
