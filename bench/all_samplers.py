@@ -25,12 +25,11 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root; the rest: bench/common.py
 
-from bench.harness import Bench, prompts, psnr  # noqa: E402
-from bench.report import interpolate  # noqa: E402
+from reference.harness import Bench, prompts  # noqa: E402
+from bench.common import REPO, RESULTS, interpolate, mean_psnr  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULTS = dict(threshold=0.01, max_skip_steps=4, warmup_steps=4, keep_last_steps=1, noise_reuse="quadratic",
                 per_sample=False, speed="2x")
 
@@ -47,7 +46,7 @@ def study(bench: Bench, sampler: str, scheduler: str, steps: int, batch) -> dict
     full = bench.sample(batch, steps=steps, **core)
 
     def score(result) -> float:
-        return statistics.mean(min(psnr(a, b), 100.0) for a, b in zip(result.images, full.images))
+        return mean_psnr(result.images, full.images, ceiling=100.0)
     pack = bench.sample(batch, "AdaptiveKSampler", steps=steps, **core, **DEFAULTS)
     calls = statistics.mean(pack.model_calls)
     fewer = []
@@ -64,10 +63,9 @@ FIELDS = ("sampler", "scheduler", "full_calls", "calls", "psnr", "fewer", "notes
 
 def code_version() -> str:
     """The commit the pack's code is at, "+changes" when the work tree differs from it."""
-    root = Path(__file__).resolve().parent.parent
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True,
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
                           text=True).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--", "adaptive_core", "nodes"], cwd=root,
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", "adaptive_core", "nodes"], cwd=REPO,
                            capture_output=True, text=True).stdout.strip()
     return (head or "unknown") + ("+changes" if dirty else "")
 

@@ -15,10 +15,11 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root; the rest: bench/common.py
 
-from bench.harness import Bench, Prompt, prompts, psnr, ssim  # noqa: E402
-from bench.report import MODES, RESULTS, plot, write_csv, write_summary  # noqa: E402
+from reference.harness import Bench, Prompt, prompts  # noqa: E402
+from bench.common import RESULTS, mean_psnr, mean_ssim, psnr  # noqa: E402
+from bench.report import MODES, plot, write_csv, write_summary  # noqa: E402
 
 import torch  # noqa: E402  (after the harness has put ComfyUI in place)
 
@@ -64,8 +65,8 @@ def run_setting(bench: Bench, setting: Setting, sampler: str, cfg: float, batch:
     digits = torch.tensor([p.digit for p in batch])
     return {"sampler": sampler, "method": setting.method, "setting": setting.label,
             "model_calls": statistics.mean(result.model_calls),
-            "psnr": statistics.mean(psnr(a, b) for a, b in zip(result.images, references)),
-            "ssim": statistics.mean(ssim(a, b) for a, b in zip(result.images, references)),
+            "psnr": mean_psnr(result.images, references),
+            "ssim": mean_ssim(result.images, references),
             "accuracy": float((bench.predicted_digits(result.images) == digits).float().mean()),
             "seconds": result.seconds, "distinct_masks": len(set(result.masks)) if result.masks[0] else 0}
 

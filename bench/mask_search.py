@@ -29,7 +29,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import Bench, prompts, psnr  # noqa: E402
+from reference.harness import Bench, prompts  # noqa: E402
+from bench.common import psnr  # noqa: E402
 
 from adaptive_core.decision import cheapest_skips  # noqa: E402
 from adaptive_core.skip_path import SkipPath  # noqa: E402

@@ -35,10 +35,10 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root; the rest: bench/common.py
 
-RESULTS = REPO / "bench" / "results"
+from bench.common import RESULTS  # noqa: E402
+
 COMMAND = "python3 scripts/dev.py run bench/overhead.py"
 
 LATENTS = {"image": (4, 128, 128), "video": (16, 9, 30, 52)}  # per batch row

@@ -26,10 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root; the rest: bench/common.py
 
-from bench.harness import Bench, BatchResult, Prompt, prompts, psnr, ssim  # noqa: E402
-from bench.peers_report import CSV_FIELDS, RESULTS, write_report  # noqa: E402
+from reference.harness import Bench, BatchResult, Prompt, prompts  # noqa: E402
+from bench.common import RESULTS, mean_psnr, mean_ssim, psnr  # noqa: E402
+from bench.peers_report import CSV_FIELDS, write_report  # noqa: E402
 
 import torch  # noqa: E402  (after the harness has put ComfyUI in place)
 
@@ -197,8 +198,7 @@ def check_fsampler_route(bench: Bench, batch: list[Prompt], steps: int = 25, cfg
 
 
 def scores(result: BatchResult, references: torch.Tensor) -> tuple[float, float]:
-    return (statistics.mean(psnr(a, b) for a, b in zip(result.images, references)),
-            statistics.mean(ssim(a, b) for a, b in zip(result.images, references)))
+    return mean_psnr(result.images, references), mean_ssim(result.images, references)
 
 
 def run_setting(bench: Bench, setting: Setting, batch: list[Prompt]) -> BatchResult:

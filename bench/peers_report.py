@@ -13,9 +13,11 @@ import csv
 import sys
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results"
-if str(RESULTS.parent.parent) not in sys.path:
-    sys.path.insert(0, str(RESULTS.parent.parent))
+if __name__ == "__main__":  # run by path; when imported, moving the root ahead of ComfyUI would shadow its nodes
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root; the rest: bench/common.py
+
+from bench.common import RESULTS, interpolate  # noqa: E402
+
 CSV_FIELDS = ["steps", "sampler", "scheduler", "method", "setting", "prompts", "impl", "decides", "full_calls",
               "model_calls", "psnr", "ssim", "psnr_own", "ssim_own", "seconds_per_image"]
 TEXT_FIELDS = ("sampler", "scheduler", "method", "setting", "impl", "decides")
@@ -54,16 +56,6 @@ def frontier(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
         else:
             curve.append((calls, best))
     return curve
-
-
-def interpolate(curve: list[tuple[float, float]], calls: float) -> float | None:
-    """PSNR of a curve at `calls`, linear between neighbours; None outside the measured range."""
-    for (c0, p0), (c1, p1) in zip(curve, curve[1:]):
-        if c0 <= calls <= c1:
-            return p0 if c1 == c0 else p0 + (p1 - p0) * (calls - c0) / (c1 - c0)
-    if len(curve) == 1 and abs(curve[0][0] - calls) < 1e-6:
-        return curve[0][1]
-    return None
 
 
 def configs(rows: list[dict]) -> list[tuple]:

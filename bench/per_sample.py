@@ -8,15 +8,14 @@ against the full-step images. Writes bench/results/per_sample.md.
 """
 from __future__ import annotations
 
-import statistics
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root; the rest: bench/common.py
 
-from bench.harness import Bench, prompts, psnr  # noqa: E402
-from bench.report import RESULTS  # noqa: E402
+from reference.harness import Bench, prompts  # noqa: E402
+from bench.common import RESULTS, mean_psnr  # noqa: E402
 
 SETTINGS = dict(sampler_name="euler", scheduler="normal", cfg=3.0, steps=50, max_skip_steps=4,
                 warmup_steps=4, keep_last_steps=1, noise_reuse="linear")
@@ -38,7 +37,7 @@ def main() -> int:
             result = bench.sample(batch, "AdaptiveKSampler", threshold=delta, per_sample=per_sample, **SETTINGS)
             trace = result.trace
             seconds = time.perf_counter() - start
-            quality = statistics.mean(psnr(a, b) for a, b in zip(result.images, full.images))
+            quality = mean_psnr(result.images, full.images)
             lines.append(f"| {delta} | {'per sample' if per_sample else 'per batch (paper)'} | {trace.model_rows} | "
                          f"{trace.model_calls} | {seconds:.2f} s | {quality:.1f} dB | {len(set(result.masks))} |")
             print(lines[-1], flush=True)

@@ -9,17 +9,12 @@ import csv
 import sys
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results"
+if __name__ == "__main__":  # run by path; when imported, moving the root ahead of ComfyUI would shadow its nodes
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root; the rest: bench/common.py
+
+from bench.common import RESULTS, interpolate  # noqa: E402
+
 MODES = ("hold", "linear", "quadratic")
-
-
-def interpolate(points: list[tuple[float, float]], calls: float) -> float | None:
-    """PSNR of a (calls, PSNR) curve at `calls`, linear between neighbours; None outside."""
-    points = sorted(points)
-    for (c0, p0), (c1, p1) in zip(points, points[1:]):
-        if c0 <= calls <= c1:
-            return p0 if c1 == c0 else p0 + (p1 - p0) * (calls - c0) / (c1 - c0)
-    return None
 
 
 def comparison_table(rows: list[dict]) -> str:

@@ -16,9 +16,7 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root; the rest: bench/common.py
 
 from devtools.comfy_server import ComfyServer  # noqa: E402
 from devtools.queue_soak import (WARM_PROMPTS, live_adaptive_runs, mismatches, run_alone,  # noqa: E402

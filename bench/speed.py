@@ -20,9 +20,9 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root; the rest: bench/common.py
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from bench.common import RESULTS  # noqa: E402
 
 
 def build_sdxl_unet(device: str, dtype):

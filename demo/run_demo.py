@@ -2,7 +2,7 @@
 
     python3 scripts/dev.py demo [--out demo_output] [--steps 50]
 
-Starts ComfyUI on 127.0.0.1 with this pack and the demo pack (the trained digits model), runs the
+Starts ComfyUI on 127.0.0.1 with this pack and the digits pack (reference/digits_pack/), runs the
 same seeds and classes through both samplers, and writes to the output folder: grid.png (full
 steps | adaptive, one row per prompt), one skip-mask picture per adaptive run (different classes
 get different skip paths), and results.md (computed steps, model calls, wall time, PSNR).

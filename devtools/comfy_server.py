@@ -18,12 +18,12 @@ PACK_NAME = "ComfyUI-AdaptiveDiffusion"
 FIXTURE_PACK = REPO / "tests" / "fixture_pack"
 
 
-DEMO_PACK = REPO / "demo" / "reference_pack"
-PACK_FOLDERS = {PACK_NAME: REPO, "adaptive_test_fixtures": FIXTURE_PACK, "adaptive_demo_digits": DEMO_PACK}
+DIGITS_PACK = REPO / "reference" / "digits_pack"  # the trained reference model as a node pack
+PACK_FOLDERS = {PACK_NAME: REPO, "adaptive_test_fixtures": FIXTURE_PACK, "adaptive_demo_digits": DIGITS_PACK}
 
 
 def make_custom_nodes_dir(base: Path) -> Path:
-    """A custom_nodes folder with this pack, the test fixture pack and the demo pack (symlinks)."""
+    """A custom_nodes folder with this pack, the test fixture pack and the digits pack (symlinks)."""
     custom_nodes = base / "custom_nodes"
     custom_nodes.mkdir(parents=True, exist_ok=True)
     for name, target in PACK_FOLDERS.items():

@@ -1,6 +1,6 @@
 """The speed control against plain fewer steps, on the trained digits model.
 
-    python3 scripts/dev.py run bench/decision.py --samplers euler --schedulers normal,karras \
+    python3 scripts/dev.py run bench/studies/decision.py --samplers euler --schedulers normal,karras \
         --steps 20,25,30,50 [--prompts 16] [--speeds 1.5x,2x,3x] [--modes linear,quadratic]
 
 Per sampler, scheduler and step count: the full-step result of every prompt is the reference; each
@@ -17,10 +17,10 @@ import statistics
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root; the rest: bench/common.py
 
-from bench.harness import Bench, prompts, psnr, ssim  # noqa: E402
-from bench.report import RESULTS, interpolate  # noqa: E402
+from reference.harness import Bench, prompts  # noqa: E402
+from bench.common import RESULTS, interpolate, mean_psnr, mean_ssim  # noqa: E402
 
 FIELDS = ["sampler", "scheduler", "steps", "setting", "model_calls", "psnr", "ssim", "fewer_psnr_at_calls",
           "delta_vs_fewer", "speedup"]
@@ -28,8 +28,7 @@ FIELDS = ["sampler", "scheduler", "steps", "setting", "model_calls", "psnr", "ss
 
 def score(result, references) -> tuple[float, float, float]:
     return (statistics.mean(result.model_calls),
-            statistics.mean(psnr(a, b) for a, b in zip(result.images, references)),
-            statistics.mean(ssim(a, b) for a, b in zip(result.images, references)))
+            mean_psnr(result.images, references), mean_ssim(result.images, references))
 
 
 def compare(bench: Bench, batch, sampler: str, scheduler: str, steps: int, speeds: list[str],

@@ -1,6 +1,6 @@
 """Measure the reference model: does an independent classifier recognise what it draws?
 
-    python3 scripts/dev.py run demo/check_reference_model.py [--per-class 50] [--steps 50]
+    python3 scripts/dev.py run reference/check_reference_model.py [--per-class 50] [--steps 50]
 
 Draws `per-class` samples of every digit with the core KSampler (euler, full steps, cfg 3) through
 the real ComfyUI, classifies them with the separately trained classifier, prints the accuracy.
@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import Bench, Prompt  # noqa: E402
+from reference.harness import Bench, Prompt  # noqa: E402
 
 
 def main() -> int:

@@ -6,18 +6,18 @@ This script runs heun with that first call answered from the previous corrector 
 "same x̂0", or as its noise ε, "same ε", the pack's way) from step 4 on, the last `keep` steps
 computed, against plain heun with fewer steps at its calls; PSNR against full-step heun.
 
-    python3 scripts/dev.py run bench/heun_reuse.py [--steps 25 --prompts 4]
+    python3 scripts/dev.py run bench/studies/heun_reuse.py [--steps 25 --prompts 4]
 """
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root; the rest: bench/common.py
 
-from bench.harness import Bench, prompts, psnr  # noqa: E402
+from reference.harness import Bench, prompts  # noqa: E402
+from bench.common import mean_psnr  # noqa: E402
 
 import torch  # noqa: E402
 
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         reference = bench.sample(batch, steps=args.steps, **core).images
 
         def score(result) -> float:
-            return statistics.mean(psnr(a, b) for a, b in zip(result.images, reference))
+            return mean_psnr(result.images, reference)
         fewer = {}
         for steps in range(args.steps // 2, args.steps):
             result = bench.sample(batch, steps=steps, **core)

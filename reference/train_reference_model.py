@@ -1,10 +1,10 @@
 """Train the reference digits model and its independent classifier (deterministic, CPU).
 
-    python3 scripts/dev.py run demo/train_reference_model.py [--steps N]
+    python3 scripts/dev.py run reference/train_reference_model.py [--steps N]
 
 Data: the 1797 8×8 handwritten digits that ship inside scikit-learn (no download), upsampled to
-16×16 and scaled to [-1, 1]. Writes demo/reference_pack/digits_unet.safetensors (EMA weights,
-fp16) and demo/reference_pack/digits_classifier.safetensors, and prints the quality check: the
+16×16 and scaled to [-1, 1]. Writes reference/digits_pack/digits_unet.safetensors (EMA weights,
+fp16) and reference/digits_pack/digits_classifier.safetensors, and prints the quality check: the
 classifier's accuracy on held-out real digits and on samples drawn with 50 full euler steps.
 """
 from __future__ import annotations
@@ -26,9 +26,9 @@ boot_comfyui()
 
 import safetensors.torch  # noqa: E402
 
-from demo.reference_pack import classifier, digits_data  # noqa: E402
-from demo.reference_pack.digits_model import (NULL_CLASS, WEIGHTS, build_digits_model,  # noqa: E402
-                                              class_tokens, init_weights)
+from reference.digits_pack import classifier, digits_data  # noqa: E402
+from reference.digits_pack.digits_model import (NULL_CLASS, WEIGHTS, build_digits_model,  # noqa: E402
+                                                class_tokens, init_weights)
 
 SEED = 20241122
 

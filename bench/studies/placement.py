@@ -8,7 +8,7 @@ estimate (quadratic − linear prediction gap), both from a full run. Then the s
 PSNR next to the cheapest mask with as many skips built from the measured single-skip damages
 (an oracle that knows every step's cost in advance: the headroom left to placement).
 
-    python3 scripts/dev.py run bench/placement.py [--steps 25,50 --samplers euler,dpmpp_2m,uni_pc]
+    python3 scripts/dev.py run bench/studies/placement.py [--steps 25,50 --samplers euler,dpmpp_2m,uni_pc]
 
 Writes bench/results/placement.md (and .json with the per-step damages).
 """
@@ -19,31 +19,20 @@ import json
 import math
 import statistics
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root; the rest: bench/common.py
 
-from bench.harness import Bench, prompts, psnr  # noqa: E402
+from reference.harness import Bench, prompts  # noqa: E402
+from bench.common import RESULTS, mean_psnr  # noqa: E402
 
 import torch  # noqa: E402
 
 from adaptive_core.decision import plan_skips, skip_cost  # noqa: E402
+from adaptive_core.skip_path import SkipPath  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results"
 PACK = dict(warmup_steps=4, keep_last_steps=1, max_skip_steps=4, threshold=0.01, noise_reuse="quadratic")
 SPEEDS = ("1.5x", "2x")
-
-
-@dataclass(frozen=True)
-class FixedPath:
-    """A SKIP_PATH value for the Adaptive nodes' `skip_path` input."""
-    skip: tuple[bool, ...]
-    source: str = "placement study"
-
-    def check_length(self, steps: int) -> None:
-        if steps != len(self.skip):
-            raise ValueError(f"path of {len(self.skip)} steps for {steps}")
 
 
 def spearman(a: list[float], b: list[float]) -> float:
@@ -92,9 +81,9 @@ def study(bench: Bench, steps: int, sampler: str, scheduler: str, batch) -> dict
     reference = bench.sample(batch, **core).images
 
     def path_psnr(skips: set[int]) -> float:
-        mask = FixedPath(tuple(k in skips for k in range(steps)))
+        mask = SkipPath(tuple(k in skips for k in range(steps)), "placement study")
         result = bench.sample(batch, "AdaptiveKSampler", **core, **PACK, per_sample=False, skip_path=mask)
-        return statistics.mean(psnr(a, b) for a, b in zip(result.images, reference))
+        return mean_psnr(result.images, reference)
     sigmas, xs, eps = full_run(bench, core, batch)
     sigmas = sigmas + [0.0]
     window = list(range(PACK["warmup_steps"], steps - PACK["keep_last_steps"]))  # where a speed may skip
@@ -112,7 +101,7 @@ def study(bench: Bench, steps: int, sampler: str, scheduler: str, batch) -> dict
         skipped = round(statistics.mean(m.count("□") for m in result.masks))
         oracle = plan_skips([damage[k] for k in window], skipped, 2)
         out[speed] = {"calls": statistics.mean(result.model_calls),
-                      "psnr": round(statistics.mean(psnr(a, b) for a, b in zip(result.images, reference)), 1),
+                      "psnr": round(mean_psnr(result.images, reference), 1),
                       "oracle_psnr": round(path_psnr({k for k, s in zip(window, oracle) if s}), 1)}
     return out
 
@@ -124,7 +113,7 @@ def report(rows: list[dict], prompts_count: int) -> str:
              "Spearman rank correlation between the damage of skipping each step alone and each signal "
              "(1 = ranks the steps exactly by their damage), and the largest error estimate among the steps a speed may skip (the default tolerance refuses above 0.1). Then the speed control against an oracle mask with "
              "as many skips chosen from the measured damages (runs of at most 2). "
-             "Command: `python3 scripts/dev.py run bench/placement.py`.", "",
+             "Command: `python3 scripts/dev.py run bench/studies/placement.py`.", "",
              "| config | " + " | ".join(names) + " | largest error estimate | "
              + " | ".join(f"speed {s}: PSNR (oracle)" for s in SPEEDS) + " |",
              "|---" * (2 + len(names) + len(SPEEDS)) + "|"]

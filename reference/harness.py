@@ -1,4 +1,5 @@
-"""In-process benchmark harness: the real ComfyUI, this pack, and the trained digits model.
+"""In-process harness: the real ComfyUI, this pack, and the trained digits model (`digits_pack/`),
+for the benchmarks (bench/) and the reference model's own check (check_reference_model.py).
 
 A prompt is (noise, class). Methods whose batch rows are independent (the core samplers, and
 Adaptive KSampler with per_sample, where each row takes its own decisions exactly as if it ran
@@ -7,18 +8,12 @@ prompt by prompt. Real diffusion-network calls are counted below every wrapper.
 """
 from __future__ import annotations
 
-import math
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from devtools.inprocess import boot_comfyui, call_node, load_packs  # noqa: E402
+from devtools.inprocess import boot_comfyui, call_node, load_packs
 
 boot_comfyui()
 
@@ -59,7 +54,7 @@ class Bench:
         self.nodes = load_packs(custom_nodes, list(PACK_FOLDERS))
         (self.model,) = self.call("AdaptiveDemoDigitsModel")
         (self.negative,) = self.call("AdaptiveDemoDigitClass", digit=NULL)
-        from demo.reference_pack.classifier import load_classifier
+        from reference.digits_pack.classifier import load_classifier
         self.classifier = load_classifier()
 
     def call(self, node_type: str, **inputs):
@@ -82,7 +77,7 @@ class Bench:
     def sample_with(self, batch: list[Prompt], run, model=None) -> BatchResult:
         """`run(model=, seed=, positive=, negative=, latent_image=)` on all prompts in one batch,
         counting the real network calls."""
-        from demo.reference_pack.digits_model import class_tokens
+        from reference.digits_pack.digits_model import class_tokens
         model = model if model is not None else self.model
         positive = [[class_tokens(torch.tensor([p.digit for p in batch])), {}]]
         latent = {"samples": torch.zeros(len(batch), 1, 16, 16), "batch_index": [p.noise_index for p in batch]}
@@ -123,16 +118,6 @@ class Bench:
         return model
 
     def predicted_digits(self, images: torch.Tensor) -> torch.Tensor:
-        from demo.reference_pack.classifier import predict
+        from reference.digits_pack.classifier import predict
         return predict(self.classifier, images.unsqueeze(1) * 2 - 1)
 
-
-def psnr(image: torch.Tensor, reference: torch.Tensor) -> float:
-    mse = float(((image - reference) ** 2).mean())
-    return 100.0 if mse == 0 else 10 * math.log10(1.0 / mse)
-
-
-def ssim(image: torch.Tensor, reference: torch.Tensor) -> float:
-    """SSIM with kornia's implementation (7×7 window: the images are 16×16)."""
-    import kornia.metrics
-    return float(kornia.metrics.ssim(image[None, None], reference[None, None], window_size=7).mean())

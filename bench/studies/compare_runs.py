@@ -2,7 +2,7 @@
 and 60 % of the full step count in calls (interpolated along each run's speed curve), per
 configuration, and the mean over the configurations every run reached.
 
-    python3 bench/compare_runs.py bench/results/plan_vs_rank/rank_ec6dd68.csv bench/results/plan_vs_rank/plan_48146cc.csv
+    python3 bench/studies/compare_runs.py bench/results/plan_vs_rank/rank_ec6dd68.csv bench/results/plan_vs_rank/plan_48146cc.csv
 """
 from __future__ import annotations
 
@@ -11,6 +11,10 @@ import statistics
 import sys
 from collections import defaultdict
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root; the rest: bench/common.py
+
+from bench.common import interpolate  # noqa: E402
 
 SHARES = (0.4, 0.5, 0.6)
 
@@ -25,13 +29,6 @@ def speed_curves(path: Path, method: str = "speed_quadratic") -> dict[tuple, lis
     return {key: sorted(points) for key, points in curves.items()}
 
 
-def at(curve: list[tuple[float, float]], share: float) -> float | None:
-    for (x0, y0), (x1, y1) in zip(curve, curve[1:]):
-        if x0 <= share <= x1:
-            return y0 if x1 == x0 else y0 + (y1 - y0) * (share - x0) / (x1 - x0)
-    return None
-
-
 def main(paths: list[str]) -> int:
     runs = {Path(p).stem: speed_curves(Path(p)) for p in paths}
     names = list(runs)
@@ -40,7 +37,7 @@ def main(paths: list[str]) -> int:
     totals: dict[tuple[str, float], list[float]] = defaultdict(list)
     for key in sorted(set.intersection(*(set(r) for r in runs.values()))):
         for share in SHARES:
-            values = [at(runs[n][key], share) for n in names]
+            values = [interpolate(runs[n][key], share) for n in names]
             print(f"| {key[0]} | {key[1]} | {key[2]} | {share:.0%} | "
                   + " | ".join("n/a" if v is None else f"{v:.1f}" for v in values) + " |")
             if all(v is not None for v in values):
