@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from enum import IntEnum
 from functools import partial
 from typing import NamedTuple, Sequence
 
@@ -48,17 +49,41 @@ from .noise_cache import SAME_SIGMA_RTOL, NoisePoint, extrapolate, implied_noise
 
 STEP_RTOL = 1e-5  # float32 rounding: measured <= 1e-6 of a step; DEIS/UniPC steps miss by >= 1e-3
 POINTS_KEPT = 4
-FAMILIES = ("euler", "dpmpp_2m", "res_multistep")  # a row's sampler: the formula it follows, -1 none
-FITTED = len(FAMILIES)  # the family of a row whose step was fitted (fitted_step)
+
+
+class SamplerFamily(IntEnum):
+    """Which step a row's sampler took, as the correction found it (held per row in a tensor).
+
+    The first three are the named formulas, in the order of `history_weights`; FITTED: a step
+    linear in the last four x̂0s or noises, fitted by least squares (fitted_step)."""
+    NONE = -1           # follows no known form: its x̂0 is left as it is
+    EULER = 0           # Euler, DDIM: the newest x̂0 only
+    DPMPP_2M = 1
+    RES_MULTISTEP = 2
+    FITTED = 3
+
+
+FORMULAS = (SamplerFamily.EULER, SamplerFamily.DPMPP_2M, SamplerFamily.RES_MULTISTEP)
+
+
+def known(family: torch.Tensor) -> torch.Tensor:
+    """Per row: the step was identified, so its skip can be corrected."""
+    return family != SamplerFamily.NONE
+
+
+def steps_with_past_values(family: torch.Tensor) -> torch.Tensor:
+    """Per row: the step used past x̂0s or noises besides the newest (every known family but Euler)."""
+    return known(family) & (family != SamplerFamily.EULER)
+
 HANDED_KEPT = 4         # steps a fitted step may use: UniPC's corrector pair, iPNDM and LMS reach back four
 FITTED_Q = (0.5, 4.0)   # a fitted newest weight q outside this is not trusted (it divides the shift)
 FITTED_RTOL = 5e-6      # a sampler's steps fit their own form within ~2e-6 (UniPC, iPNDM, DEIS, LMS; dev prints)
 
 
 def history_weights(sigmas: Sequence[float], k: int) -> list[float]:
-    """c of step k for each family (the multistep ones' first and last steps are Euler steps)."""
+    """c of step k for each of the FORMULAS (the multistep ones' first and last steps are Euler steps)."""
     if k == 0 or sigmas[k + 1] <= 0 or not sigmas[k - 1] > sigmas[k] > sigmas[k + 1]:
-        return [0.0] * len(FAMILIES)
+        return [0.0] * len(FORMULAS)
     h = math.log(sigmas[k] / sigmas[k + 1])
     r = math.log(sigmas[k - 1] / sigmas[k]) / h
     b = -math.expm1(-h)
@@ -74,7 +99,8 @@ def multistep_x(x: torch.Tensor, denoised: torch.Tensor, denoised_before: torch.
 
 def row_family(x: torch.Tensor, x_next: torch.Tensor, denoised: torch.Tensor, denoised_before: torch.Tensor,
                weights: Sequence[float], sigma: float, sigma_next: float) -> torch.Tensor:
-    """Per row: the family whose step from x reaches x_next (the closest that fits), -1 none."""
+    """Per row: the SamplerFamily of the formula whose step from x reaches x_next (the closest that
+    fits), NONE where none does."""
     misses = []
     for c in weights:
         expected = multistep_x(x, denoised, denoised_before, c, sigma, sigma_next)
@@ -83,7 +109,7 @@ def row_family(x: torch.Tensor, x_next: torch.Tensor, denoised: torch.Tensor, de
         misses.append(torch.where(fits, miss, torch.full_like(miss, math.inf)))
     misses_t = torch.stack(misses)
     best = misses_t.argmin(dim=0)
-    return torch.where(misses_t.min(dim=0).values.isfinite(), best, torch.full_like(best, -1))
+    return torch.where(misses_t.min(dim=0).values.isfinite(), best, torch.full_like(best, SamplerFamily.NONE))
 
 
 class Handed(NamedTuple):
@@ -158,7 +184,7 @@ class SkippedStep:
 @dataclass
 class SkipCorrection:
     """State of one run's corrections: recent computed guided noise, the last x̂0s handed and the
-    last skipped step. A point's tag is its step, its rows the rows that step computed (None: all)."""
+    last skipped step. A point's rows are the rows its step computed (None: all)."""
     points: list[NoisePoint] = field(default_factory=list)
     handed: list[tuple[int, Handed]] = field(default_factory=list)  # (step, what the sampler got there)
     skipped: SkippedStep | None = None
@@ -185,7 +211,7 @@ class SkipCorrection:
         if computed_rows:
             rows = None if len(computed_rows) == x.shape[0] else tuple(computed_rows)
             sigma_t = torch.full((), sigma, device=x.device)
-            point = NoisePoint(sigma_t, implied_noise(x, denoised, sigma_t), step, rows)
+            point = NoisePoint(sigma_t, implied_noise(x, denoised, sigma_t), rows=rows)
             self.points = self.points[-(POINTS_KEPT - 1):] + [point]
         out = denoised
         previous = self.skipped
@@ -241,17 +267,16 @@ class SkipCorrection:
             if len(skipped.history) == HANDED_KEPT - 1:  # rows no formula followed: their step fitted
                 handed = [Handed(pick(h.denoised), pick(h.x), h.sigma) for h in [skipped.handed] + skipped.history]
                 p_fitted, q_fitted, fits = fitted_step(handed, pick(x), sigma)
-                fitted = (family < 0) & fits
+                fitted = ~known(family) & fits
                 p, q = torch.where(fitted, p_fitted, p), torch.where(fitted, q_fitted, q)
-                family = torch.where(fitted, torch.full_like(family, FITTED), family)
+                family = torch.where(fitted, torch.full_like(family, SamplerFamily.FITTED), family)
             shape = [-1] + [1] * (x.dim() - 1)
             error = skip_error(skipped_denoised, better, sigma_skipped, sigma)
             fixed = shifted_denoised(pick(denoised).float(), error, p.reshape(shape), q.reshape(shape), sigma,
                                      sigma_next)
-            known = (family >= 0).reshape(shape)
-            result = torch.where(known, fixed, pick(denoised).float()).to(out.dtype)
+            result = torch.where(known(family).reshape(shape), fixed, pick(denoised).float()).to(out.dtype)
             out = result if index is None else out.index_copy_(0, index, result)
-            count, past = (family >= 0).sum(), (family > 0).sum()  # family 0: Euler/DDIM, the newest x̂0 only
+            count, past = known(family).sum(), steps_with_past_values(family).sum()
             self.corrected_rows = count if self.corrected_rows is None else self.corrected_rows + count
             self.past_value_rows = past if self.past_value_rows is None else self.past_value_rows + past
         return out
@@ -259,11 +284,9 @@ class SkipCorrection:
     def _groups(self, rows: list[int]) -> dict[tuple[int, ...], list[NoisePoint]]:
         """Rows grouped by their newest three computed points (one group unless per-sample
         decisions differ); a row needs two."""
-        groups: dict[tuple, list[NoisePoint]] = {}
-        members: dict[tuple, list[int]] = {}
+        members: dict[tuple[int, ...], list[int]] = {}
         for row in rows:
-            points = [p for p in self.points if p.covers(row)][-3:]
-            steps = tuple(p.tag for p in points)
-            groups[steps] = points
-            members.setdefault(steps, []).append(row)
-        return {tuple(members[steps]): points for steps, points in groups.items() if len(points) >= 2}
+            newest = tuple(i for i, p in enumerate(self.points) if p.covers(row))[-3:]
+            members.setdefault(newest, []).append(row)
+        return {tuple(group): [self.points[i] for i in newest] for newest, group in members.items()
+                if len(newest) >= 2}

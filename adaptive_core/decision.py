@@ -8,10 +8,10 @@ Two modes:
 * a speed ("2x" fewer model calls, ...): a plan made from the σ schedule before the first skip.
   `skip_cost` estimates what skipping one step costs the final image; `plan_skips` picks the
   cheapest set of steps that meets the budget, in runs no longer than the budget needs. Measured
-  on the reference model (bench/placement.py), this cost ranks the steps by their real damage far
+  on the reference model (bench/studies/placement.py), this cost ranks the steps by their real damage far
   better than the third-order criterion or the error estimate ranked within the run, and the plan
   beats the run-relative ranking it replaced by 3.6-5.2 dB on average at equal calls, up to 16 dB
-  (bench/compare_runs.py). The run still watches
+  (bench/studies/compare_runs.py). The run still watches
   itself: a planned skip whose embedded error estimate (the gap between the quadratic and linear
   noise predictions at the step's σ, relative to |ε|) exceeds the tolerance is refused.
   A sampler that steps with past values (what the correction found) computes the planned skips
@@ -26,7 +26,6 @@ from typing import Sequence
 
 import torch
 
-from .metrics import row_relative
 
 RUN_GROWTH = 3.0  # the r-th skip in a row extrapolates r steps ahead: it costs r**3 times its own
 # What a skip the next step cannot correct costs against one it can. On the normal schedule the
@@ -149,7 +148,7 @@ def reuse_plan(factor: float, sigmas: Sequence[float], first: int, end: int, max
     """(skipped steps, steps whose first call is reused) for a sampler that calls the model
     `period` times a step: the first call of step k is answered from a later call of step k-1
     (heun's is at σ_k itself, a corrector away; dpm_2's midpoint is extrapolated), which costs far
-    less than a skipped step (bench/heun_reuse.py). Such reuses save one call of `period` each and
+    less than a skipped step (bench/studies/heun_reuse.py). Such reuses save one call of `period` each and
     come first; whole steps are skipped (from `cheapest_skips`) only where the budget needs more."""
     steps = len(sigmas) - 1
     wanted = math.ceil(steps * period * (1.0 - 1.0 / factor) - 1e-9)  # calls to save
@@ -176,17 +175,3 @@ def paper_skip(d: torch.Tensor, k: int, delta: float, room: torch.Tensor) -> tor
     """The paper's rule per row; `room`: fewer than Cmax skips in a row before k."""
     change, scale = second_difference(d, k)
     return room & (change <= delta * scale)  # product form: no division by d_(k-1)
-
-
-def prediction_gap(points: list, sigma: float) -> torch.Tensor:
-    """Per row: |ε̂_quadratic(σ) - ε̂_linear(σ)| / |ε_newest| from the newest three noise points
-    (any objects with .sigma and .eps tensors of the same rows, oldest first); 0 with fewer points
-    or coinciding σ."""
-    if len(points) < 3:
-        return torch.zeros(points[-1].eps.shape[0], device=points[-1].eps.device) if points else torch.zeros(1)
-    pm, p0, p1 = points[-3:]
-    slope1 = (p1.eps - p0.eps) / (p1.sigma - p0.sigma)
-    slope0 = (p0.eps - pm.eps) / (p0.sigma - pm.sigma)
-    gap = (slope1 - slope0) / (p1.sigma - pm.sigma) * ((sigma - p1.sigma) * (sigma - p0.sigma))
-    ratio = row_relative(gap, p1.eps)
-    return torch.nan_to_num(ratio, nan=0.0, posinf=0.0)

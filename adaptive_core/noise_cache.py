@@ -20,7 +20,7 @@ decisions a call may compute only some rows, and its point then covers just thos
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Hashable, Sequence
+from typing import Hashable, NamedTuple, Sequence
 
 import torch
 
@@ -34,11 +34,18 @@ SAME_SIGMA_RTOL = 1e-3
 MAX_POINTS = 32  # per key; only reached if some row stopped being computed (never expected)
 
 
+class CacheKey(NamedTuple):
+    """Where a computed call's noise is filed, and which filed noise answers a skipped call."""
+    chunk: Hashable  # the cond chunk: (cond_or_uncond, its uuid)
+    call: int        # the chunk's call within the evaluation (guidance nodes call a cond twice)
+    slot: int        # the evaluation's position within its step (0: the step's first call)
+
+
 @dataclass
 class NoisePoint:
     sigma: torch.Tensor  # per covered row, shaped to broadcast against eps
     eps: torch.Tensor    # float32, one row per covered row
-    tag: int             # the evaluation that produced it
+    evaluation: int | None = None  # the run's evaluation that produced it (None: not filed by one)
     rows: tuple[int, ...] | None = None  # the chunk rows it covers; None: all of them
 
     def covers(self, row: int) -> bool:
@@ -95,22 +102,32 @@ def extrapolate(points: Sequence[NoisePoint], sigma: torch.Tensor, mode: str) ->
     return torch.where(usable0, linear + curve, linear)
 
 
+def prediction_gap(points: Sequence[NoisePoint], sigma: float) -> torch.Tensor:
+    """The embedded error estimate per row: |ε̂_quadratic(σ) - ε̂_linear(σ)| / |ε_newest| from the
+    newest points (oldest first, all covering the same rows); 0 with fewer than three points or
+    coinciding σ, where the quadratic falls back to the linear prediction."""
+    if not points:
+        return torch.zeros(1)
+    gap = extrapolate(points, sigma, "quadratic") - extrapolate(points, sigma, "linear")
+    return torch.nan_to_num(row_relative(gap, points[-1].eps), nan=0.0, posinf=0.0)
+
+
 class NoiseCache:
-    """The last computed noise points per key (a cond chunk, its call in the evaluation, a slot)."""
+    """The last computed noise points per CacheKey."""
 
     def __init__(self, mode: str):
         self.mode = mode
         self.needed = POINTS_NEEDED[mode]
         # One spare point while the sampler's rhythm is unknown: a point filed under a
-        # provisional slot may still be moved (see retag). drop_spare() once it is known.
+        # provisional slot may still be moved (see move_to_slot). drop_spare() once it is known.
         self.depth = self.needed + 1
-        self._points: dict[Hashable, list[NoisePoint]] = {}
-        self._chunk_rows: dict[Hashable, int] = {}
+        self._points: dict[CacheKey, list[NoisePoint]] = {}
+        self._chunk_rows: dict[CacheKey, int] = {}
 
-    def store(self, key: Hashable, sigma: torch.Tensor, eps: torch.Tensor, tag: int,
+    def store(self, key: CacheKey, sigma: torch.Tensor, eps: torch.Tensor, evaluation: int,
               rows: Sequence[int] | None = None, chunk_rows: int | None = None) -> None:
         """File ε of the chunk's `rows` (None: all rows; eps and sigma hold just those rows)."""
-        point = NoisePoint(row_sigma(sigma, eps), eps, tag, None if rows is None else tuple(rows))
+        point = NoisePoint(row_sigma(sigma, eps), eps, evaluation, None if rows is None else tuple(rows))
         points = self._points.setdefault(key, [])
         if points and points[-1].eps.shape[1:] != eps.shape[1:]:
             points.clear()  # the latent's shape changed: older points cannot be combined with it
@@ -119,7 +136,7 @@ class NoiseCache:
             (eps.shape[0] if rows is None else self._chunk_rows.get(key, max(rows) + 1))
         self._prune(key)
 
-    def _prune(self, key: Hashable) -> None:
+    def _prune(self, key: CacheKey) -> None:
         points = self._points[key]
         if all(p.rows is None for p in points[-self.depth:]):
             del points[:-self.depth]
@@ -129,7 +146,7 @@ class NoiseCache:
                 sum(p.covers(row) for p in points[1:]) >= self.depth for row in rows)):
             points.pop(0)
 
-    def can_answer(self, key: Hashable, x: torch.Tensor, rows: Sequence[int] | None = None) -> bool:
+    def can_answer(self, key: CacheKey, x: torch.Tensor, rows: Sequence[int] | None = None) -> bool:
         """Points exist for these rows of the chunk x (None: all) and fit it (same rows and size,
         no more channels). Shapes only: no host sync."""
         points = self._points.get(key)
@@ -144,7 +161,7 @@ class NoiseCache:
         wanted = range(x.shape[0]) if rows is None else rows
         return all(any(p.covers(row) for p in points) for row in wanted)
 
-    def answer(self, key: Hashable, x: torch.Tensor, sigma: torch.Tensor, out_channels: int | None = None,
+    def answer(self, key: CacheKey, x: torch.Tensor, sigma: torch.Tensor, out_channels: int | None = None,
                rows: Sequence[int] | None = None) -> torch.Tensor:
         """x̂0 = x - σ ε̂ for the chunk x (or only its `rows`), in x's dtype, on the output's channels."""
         points = self._points[key]
@@ -178,44 +195,45 @@ class NoiseCache:
     def _rows_of(point: NoisePoint, rows: list[int], device) -> NoisePoint:
         positions = rows if point.rows is None else [point.rows.index(r) for r in rows]
         index = torch.tensor(positions, device=device)
-        return NoisePoint(point.sigma.index_select(0, index), point.eps.index_select(0, index), point.tag)
+        return NoisePoint(point.sigma.index_select(0, index), point.eps.index_select(0, index), point.evaluation)
 
     def newest_points(self, slot: int) -> list[list[NoisePoint]]:
         """Read-only, for the decision's error estimate: each chunk key's newest points at this
-        evaluation slot (keys end with the slot), oldest first."""
+        evaluation slot, oldest first."""
         return [points[-POINTS_NEEDED["quadratic"]:] for key, points in self._points.items()
-                if key[-1] == slot and points]
+                if key.slot == slot and points]
 
     @staticmethod
     def points_of_row(points: Sequence[NoisePoint], row: int) -> list[NoisePoint]:
         """The points that cover one chunk row, narrowed to it (per-sample histories differ)."""
         return [NoiseCache._rows_of(p, [row], p.eps.device) for p in points if p.covers(row)]
 
-    def backtest(self, target: Hashable, source: Hashable) -> torch.Tensor | None:
+    def backtest(self, target: CacheKey, source: CacheKey) -> torch.Tensor | None:
         """How far `source`'s points older than `target`'s newest point would have answered that
         point: |ε̂ - ε| / |ε| per row (whole-chunk points only; None without them). No host sync."""
         targets, sources = self._points.get(target), self._points.get(source)
         if not targets or not sources or targets[-1].rows is not None:
             return None
         newest = targets[-1]
-        older = [p for p in sources if p.tag < newest.tag and p.rows is None]
+        older = [p for p in sources if p.evaluation < newest.evaluation and p.rows is None]
         if not older:
             return None
         eps = extrapolate(older[-self.needed:], newest.sigma, self.mode)
         return row_relative(eps - newest.eps, newest.eps)
 
-    def keys_at_slot(self, slot: int) -> list:
-        return [key for key in self._points if key[-1] == slot]
+    def keys_at_slot(self, slot: int) -> list[CacheKey]:
+        return [key for key in self._points if key.slot == slot]
 
-    def output_channels(self, key: Hashable) -> int:
+    def output_channels(self, key: CacheKey) -> int:
         return self._points[key][-1].eps.shape[1]
 
-    def retag(self, tag: int, move_key) -> None:
-        """Move the points of evaluation `tag` to the keys `move_key(old_key)` (slot fixed later)."""
+    def move_to_slot(self, evaluation: int, slot: int) -> None:
+        """File the points of `evaluation` under `slot`: its slot was provisional until the
+        sampler's callback placed it in its step."""
         for key in list(self._points):
             points = self._points[key]
-            if points and points[-1].tag == tag:
-                new_key = move_key(key)
+            if points and points[-1].evaluation == evaluation:
+                new_key = key._replace(slot=slot)
                 if new_key != key:
                     point = points.pop()
                     self._points.setdefault(new_key, []).append(point)

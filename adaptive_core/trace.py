@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import Any, Iterable, Sequence
 
 from .config import AdaptiveConfig
+from .criterion import criterion_value
 
 COMPUTED_MARK, SKIPPED_MARK = "■", "□"
 
@@ -116,3 +117,71 @@ class AdaptiveTrace:
             "notes": list(self.notes),
             "steps": [asdict(step) for step in self.steps],
         }
+
+
+# -- filled at a run's end (AdaptiveRun.finish) -------------------------------------------------
+WRAPPER_NEVER_RAN = ("its model wrapper never ran (another node replaced the model's "
+                     "model_function_wrapper without chaining it): nothing was skipped")
+
+
+@dataclass(frozen=True)
+class CallCount:
+    """The calls of one model evaluation, filed under the step it belonged to."""
+    step: int
+    model_calls: int
+    cached_calls: int
+    model_rows: int
+
+
+def record_calls(trace: AdaptiveTrace, counts: Iterable[CallCount]) -> None:
+    """Add each evaluation's calls to its step (samplers with their own steps may call past the
+    schedule: those go to the last step)."""
+    last = trace.total_steps - 1
+    for count in counts:
+        if last >= 0:
+            record = trace.steps[min(count.step, last)]
+            record.model_calls += count.model_calls
+            record.cached_calls += count.cached_calls
+            record.model_rows += count.model_rows
+
+
+def record_steps(trace: AdaptiveTrace, batch_d: Sequence[float | None], computed: Sequence[Sequence[bool]],
+                 rows: int) -> None:
+    """Per step: d_k of the batch, the paper's criterion, computed; and each row's mask."""
+    for k, record in enumerate(trace.steps):
+        record.d = batch_d[k]
+        record.criterion = criterion_value(batch_d, k)
+        record.computed = any(computed[k])
+    trace.rows = [[computed[k][row] for k in range(trace.total_steps)] for row in range(rows)]
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What a run's decisions and corrections came to, for the notes at its end."""
+    refused: int = 0                  # planned skips (row-steps) the error estimate refused
+    error_tolerance: float = 0.0
+    corrected_rows: float | None = None  # row-steps corrected by the step after them (None: no correction)
+    kept_for_long_step: int = 0       # planned skips computed because a long step follows
+    first_call_reused: int = 0        # steps that skipped only their first call
+    batch_rows: int = 1
+    per_sample: bool = False
+
+
+def outcome_notes(outcome: RunOutcome) -> list[str]:
+    notes = []
+    if outcome.refused:
+        notes.append(f"{outcome.refused} planned skips refused: the predicted noise error was above the tolerance "
+                     f"({outcome.error_tolerance:g}); ancestral/SDE samplers add fresh noise every step")
+    if outcome.corrected_rows:
+        rows, batch = int(outcome.corrected_rows), max(outcome.batch_rows, 1)
+        whole = not outcome.per_sample and rows % batch == 0  # else some rows of a step
+        counted = f"{rows // batch} skipped steps were" if whole else f"{rows} skipped row-steps were"
+        notes.append(f"{counted} corrected by the computed step after them (steps linear in the sampler's "
+                     "recent x̂0 or noise: Euler, DDIM, DPM++ 2M, res_multistep, UniPC, DEIS, iPNDM, LMS, …)")
+    if outcome.kept_for_long_step:
+        notes.append(f"{outcome.kept_for_long_step} planned skips computed: a much longer step follows them "
+                     "and this sampler steps with its past values, which a skip would leave in its memory")
+    if outcome.first_call_reused:
+        notes.append(f"{outcome.first_call_reused} steps skipped only their first model call (its noise came "
+                     "from the previous step's later call)")
+    return notes

@@ -17,7 +17,6 @@ Prints a JSON line per seed and a summary line; adds the row to bench/results/ma
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
 import json
 import math
@@ -55,19 +54,18 @@ def longest_run(skips: frozenset[int]) -> int:
     return longest
 
 
-@contextlib.contextmanager
-def forced_plan(mask: list[bool]):
+def forced_run(bench: Bench, batch, mask: list[bool], core: dict, pack: dict) -> tuple[list, list[float]]:
     """The speed control's run (its correction, its refusals) with this mask as its plan: the
-    plan function the loaded pack's run module calls, replaced for the duration."""
-    modules = [m for name, m in sys.modules.items() if name.endswith("adaptive_core.run")]
-    saved = [m.speed_plan for m in modules]
-    for module in modules:
-        module.speed_plan = lambda *args, **kwargs: list(mask)
-    try:
-        yield
-    finally:
-        for module, plan in zip(modules, saved):
-            module.speed_plan = plan
+    model patched with the run's forced_plan, sampled by the core KSampler. (images, calls per prompt)"""
+    from devtools.inprocess import loaded_pack_hooks
+    hooks = loaded_pack_hooks()
+    traces = []
+    model = hooks.apply_adaptive_diffusion(bench.model, hooks.AdaptiveConfig(**pack, speed="2x"),
+                                           on_trace=traces.append, forced_plan=tuple(mask))
+    images = bench.sample(batch, model=model, **core).images
+    (trace,) = traces
+    calls = [float(sum(s.model_calls for s, computed in zip(trace.steps, row) if computed)) for row in trace.rows]
+    return images, calls
 
 
 def schedule(bench: Bench, args: argparse.Namespace) -> list[float]:
@@ -137,11 +135,10 @@ def main(argv: list[str] | None = None) -> int:
 
     def score(skips: frozenset[int]) -> float:
         runs[0] += 1
-        with forced_plan([k in skips for k in range(args.steps)]):
-            result = bench.sample(batch, "AdaptiveKSampler", **core, **pack, speed="2x")
-        if statistics.mean(result.model_calls) != args.calls:  # a refused skip, or 2+ calls a step
+        images, calls = forced_run(bench, batch, [k in skips for k in range(args.steps)], core, pack)
+        if statistics.mean(calls) != args.calls:  # a refused skip, or 2+ calls a step
             return -math.inf
-        return statistics.mean(psnr(a, b) for a, b in zip(result.images, reference))
+        return statistics.mean(psnr(a, b) for a, b in zip(images, reference))
 
     window = range(args.warmup, args.steps - PACK["keep_last_steps"])
     wanted = args.steps - args.calls

@@ -11,9 +11,9 @@ import torch
 
 from adaptive_core import AdaptiveConfig, AdaptiveRun, should_skip
 from adaptive_core.decision import (RUN_GROWTH, UNCORRECTED, cheapest_skips, even_spread, most_skips, plan_skips,
-                                    long_step, prediction_gap, reuse_plan, reused_by_long_step,
-                                    skip_cost, speed_plan)
-from adaptive_core.noise_cache import NoisePoint, row_sigma
+                                    long_step, reuse_plan, reused_by_long_step, skip_cost, speed_plan)
+from adaptive_core.decision_state import DecisionState
+from adaptive_core.noise_cache import NoisePoint, prediction_gap, row_sigma
 
 PAPER = dict(noise_reuse="hold", max_skip_steps=4, keep_last_steps=0)
 
@@ -278,18 +278,18 @@ def test_the_decision_costs_at_most_one_host_sync_per_step(monkeypatch, per_samp
     rng = random.Random(1)
     d_rows = [wobbly_d(rng, 40, wobble=0.05) for _ in range(5)]
     counter = SyncCounter(monkeypatch)
-    original = AdaptiveRun._start_step
+    original = DecisionState.start_step
     syncs: list[int] = []
 
-    def start_step(run, k, x, decide):
+    def start_step(decisions, k, x, decide):
         before = counter.count
         counter.active = True
         try:
-            original(run, k, x, decide)
+            original(decisions, k, x, decide)
         finally:
             counter.active = False
         syncs.append(counter.count - before)
-    monkeypatch.setattr(AdaptiveRun, "_start_step", start_step)
+    monkeypatch.setattr(DecisionState, "start_step", start_step)
     masks, _ = replay(d_rows, AdaptiveConfig(threshold=0.02, speed=speed, per_sample=per_sample,
                                              noise_reuse="quadratic"))
     assert any(any(mask) for mask in masks)

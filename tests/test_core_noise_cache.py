@@ -75,7 +75,7 @@ def test_cache_answers_x_minus_sigma_eps_on_output_channels():
     x = torch.randn(2, 3, 4, 4)
     denoised = torch.randn(2, 3, 4, 4)
     sigma = torch.tensor([2.0, 2.0])
-    cache.store("cond", sigma, implied_noise(x, denoised, sigma), tag=0)
+    cache.store("cond", sigma, implied_noise(x, denoised, sigma), evaluation=0)
     close(cache.answer("cond", x, sigma, 3), denoised)
     wider = torch.cat([x, torch.randn(2, 5, 4, 4)], dim=1)  # e.g. concat channels on the input
     assert cache.can_answer("cond", wider)

@@ -71,7 +71,8 @@ def test_finish_drops_every_tensor_and_keeps_the_record():
     run = AdaptiveRun(AdaptiveConfig(threshold=0.5), SIGMAS)
     euler(run, noise_linear_in_sigma, [])
     trace = run.finish()
-    assert run.cache._points == {} and run.step_inputs == {} and run.latest_input is None
+    assert run.router.cache._points == {} and run.decisions.step_inputs == {} and run.latest_input is None
+    assert run.decisions.d_history is None
     assert trace.total_steps == len(SIGMAS) - 1
     assert trace.steps[5].d is not None and trace.steps[0].d is None
 
@@ -149,3 +150,24 @@ def test_fresh_noise_every_step_refuses_the_reuses_too():
     assert trace.skipped_steps == 0 and reused_steps(trace) == []
     assert trace.model_calls == 2 * len(SIGMAS) - 3
     assert any(note.startswith("no skips: the warm-up's last step missed") for note in trace.notes)
+
+
+def test_a_forced_plan_replaces_the_speeds_plan_and_keeps_its_refusals():
+    import pytest
+    forced = [False] * 21
+    forced[6] = forced[9] = forced[14] = True
+    run = AdaptiveRun(AdaptiveConfig(threshold=0.01, speed="2x", noise_reuse="quadratic"), SIGMAS, forced_plan=forced)
+    euler(run, noise_linear_in_sigma, [])
+    assert [not s.computed for s in run.finish().steps] == forced  # not the speed's own plan
+    planned = AdaptiveRun(AdaptiveConfig(threshold=0.01, speed="2x", noise_reuse="quadratic"), SIGMAS)
+    euler(planned, noise_linear_in_sigma, [])
+    assert planned.finish().skipped_steps == 11
+
+    def wild(sigma: float, x: torch.Tensor) -> torch.Tensor:  # no prediction can follow it
+        return noise_linear_in_sigma(sigma, x) * (1.0 + 3.0 * (round(sigma * 10) % 3))
+    refusing = AdaptiveRun(AdaptiveConfig(threshold=0.01, speed="2x"), SIGMAS, forced_plan=forced)
+    euler(refusing, wild, [])
+    trace = refusing.finish()
+    assert trace.skipped_steps < 3 and any("planned skips refused" in note for note in trace.notes), trace.notes
+    with pytest.raises(ValueError, match="forced_plan"):
+        AdaptiveRun(AdaptiveConfig(threshold=0.01), SIGMAS, forced_plan=forced)  # no speed: nothing to replace

@@ -2,8 +2,9 @@
 
 A host sync (Tensor.item, float(t), bool(t), t.tolist(), int(t)) stalls the CUDA queue until
 every queued kernel has run. This counts them during a real Adaptive KSampler run and
-attributes each to its caller: the skip decision (run.py's _start_step/_decide, criterion.py),
-the rest of the pack (noise cache, run bookkeeping, hooks), or the host (ComfyUI's samplers).
+attributes each to its caller: the skip decision (decision_state.py's decide/_planned, criterion.py),
+the rest of the pack (noise cache, run bookkeeping, hooks), or the host (ComfyUI's samplers). The
+pack reads the device through host_read.py: a read there counts for the code that asked for it.
 """
 from __future__ import annotations
 
@@ -18,17 +19,18 @@ import torch
 from helpers import adaptive, fixture, ksampler
 
 SYNC_METHODS = ("item", "tolist", "__float__", "__bool__", "__int__", "__index__")
-DECISION_FUNCTIONS = {"_start_step", "_decide"}
+DECISION_FUNCTIONS = {"decide", "_planned"}
 RUN_RESULTS: dict = {}
 
 
 def caller(frame) -> str:
     """Who asked for the sync: the code of the frame that called the tensor method (host code
     running inside our wrappers is the host's)."""
-    while frame.f_code.co_name.startswith("<") and frame.f_back is not None:  # a comprehension
+    while (frame.f_code.co_name.startswith("<") or Path(frame.f_code.co_filename).name == "host_read.py") \
+            and frame.f_back is not None:  # a comprehension, or the pack's one reader
         frame = frame.f_back
     path = Path(frame.f_code.co_filename)
-    if path.name == "criterion.py" or (path.name == "run.py" and frame.f_code.co_name in DECISION_FUNCTIONS):
+    if path.name == "criterion.py" or (path.name == "decision_state.py" and frame.f_code.co_name in DECISION_FUNCTIONS):
         return "decision"
     if "adaptive_core" in path.parts or (path.parent.name == "nodes" and path.name in ("hooks.py", "live.py")):
         return "pack"

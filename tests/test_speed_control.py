@@ -172,7 +172,7 @@ def test_samplers_stepping_with_past_values_compute_the_steps_a_long_step_reuses
     assert all(trace.rows[0][k] for k in reused), trace.mask_text()
     assert any("a much longer step follows them" in note for note in trace.notes), trace.notes
     assert trace.computed_steps <= euler.computed_steps + 1
-    monkeypatch.setattr(core_module(comfy, "run"), "reused_by_long_step", lambda sigmas, k: False)
+    monkeypatch.setattr(core_module(comfy, "decision_state"), "reused_by_long_step", lambda sigmas, k: False)
     skipped, same_plan = adaptive(comfy, inputs, threshold=0.01, speed="2x", sampler_name=sampler, **settings)
     assert same_plan.mask_text() == euler.mask_text()
     full = ksampler(comfy, inputs, sampler_name=sampler, **settings)

@@ -1,0 +1,229 @@
+"""What a run's skip decision remembers between steps: the d history, the plan, the refusals.
+
+decision.py holds the rules (pure functions of the schedule and of tensors); this holds one run's
+state for them and takes the decision for a step with at most one host read (host_read.py).
+Decisions are kept per batch row: with per_sample off (the paper) the rows share one decision
+from the whole latent; with it on, each row has its own d_k, criterion, Cmax count and mask.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, Sequence
+
+import torch
+
+from .config import AdaptiveConfig
+from .correction import SkipCorrection
+from .decision import paper_skip, reuse_plan, reused_by_long_step, speed_plan
+from .host_read import HostRead
+from .noise_cache import SAME_SIGMA_RTOL, NoiseCache, prediction_gap
+from .step_clock import StepClock
+
+
+class DecisionState:
+    """One run's decisions. The run calls start_step() at each step's first evaluation."""
+
+    def __init__(self, config: AdaptiveConfig, sigmas: Sequence[float], clock: StepClock, cache: NoiseCache,
+                 correction: SkipCorrection | None, note: Callable[[str], None],
+                 skip_path: Sequence[bool] | None = None, forced_plan: Sequence[bool] | None = None):
+        """skip_path: follow this mask (True = skip step k), no criterion, no correction.
+        forced_plan: with a speed, this mask instead of the planned one (its refusals and the
+        correction still act: what a search over masks measures)."""
+        self.config, self.sigmas, self.total_steps = config, list(sigmas), len(sigmas) - 1
+        self.clock, self.cache, self.correction, self.note = clock, cache, correction, note
+        self.skip_path = None if skip_path is None else [bool(s) for s in skip_path]
+        self.forced_plan = None if forced_plan is None else [bool(s) for s in forced_plan]
+        self.per_sample = config.per_sample and self.skip_path is None
+        self.reset()
+
+    def reset(self) -> None:
+        """Back to a run's start: every tensor dropped."""
+        self.rows = 0                                      # batch rows, from the first evaluation
+        self.d_history: torch.Tensor | None = None          # [steps, rows] d_k per row, on the device
+        self.has_d = [False] * self.total_steps             # d_k was measured at step k
+        self.step_inputs: dict[int, torch.Tensor] = {}      # the newest step's first input
+        self.skip: list[list[bool]] = [[] for _ in range(self.total_steps)]  # per step, per row
+        self.in_a_row: list[int] = []
+        self.plan: list[bool] | None = None   # a speed's skip mask, made at its first decision
+        self.refused = 0                      # planned skips (row-steps) the error estimate refused
+        self.kept_for_long_step: set[int] = set()  # planned skips computed: a long step reuses them
+        self.past_values: bool | None = None  # the sampler steps with past values (read once)
+        # Samplers that call the model 2+ times a step: the slot whose noise answers the next step's
+        # first call (heun's at that very σ), and the steps that skip only that first call.
+        self.reuse_slot: int | None = None
+        self.reuse: list[bool] = []
+        self.reused_steps: set[int] = set()
+        self.eval_sigmas: dict[int, torch.Tensor] = {}  # σ of each evaluation until the plan is made
+
+    def see_batch(self, rows: int) -> bool:
+        """An evaluation's batch size: False when it differs from the run's first."""
+        if not self.rows:
+            self.rows, self.in_a_row = rows, [0] * rows
+        return rows == self.rows
+
+    def note_sigma(self, evaluation: int, sigma: torch.Tensor) -> None:
+        """σ of an evaluation's call, kept until a speed's plan is made (the reuse slot needs it)."""
+        if self.plan is None and self.config.speed_factor is not None:
+            self.eval_sigmas.setdefault(evaluation, sigma.reshape(-1)[:1])
+
+    def protected_tail(self) -> int:
+        return self.clock.protected_tail(0 if self.skip_path is not None else self.config.keep_last_steps)
+
+    def row_skipped(self, k: int, row: int) -> bool:
+        """The decision (not necessarily what ran: a skip the cache could not answer was computed)."""
+        return row < len(self.skip[k]) and self.skip[k][row]
+
+    def skipped_rows(self, step: int, slot: int) -> list[int]:
+        """The rows whose call at (step, slot) is to be answered from the cache."""
+        reused = slot == 0 and step in self.reused_steps
+        return [row for row in range(self.rows) if reused or self.row_skipped(step, row)]
+
+    def start_step(self, k: int, x: torch.Tensor, decide: bool) -> None:
+        """Step k's first input: measure d_k and, when `decide`, take step k's decision."""
+        previous = self.step_inputs.get(k - 1)
+        if self.d_history is None:
+            self.d_history = torch.zeros(self.total_steps, x.shape[0], device=x.device)
+        if previous is not None and previous.shape == x.shape and x.shape[0] == self.d_history.shape[1]:
+            change = (x.float() - previous.float()).abs()
+            self.d_history[k] = change.reshape(change.shape[0], -1).mean(dim=1)  # d_k of each row
+            self.has_d[k] = True
+        self.step_inputs = {k: x}
+        skip = self.decide(k) if decide else [False] * self.rows
+        self.skip[k] = skip
+        self.in_a_row = [count + 1 if s else 0 for count, s in zip(self.in_a_row, skip)]
+
+    def decide(self, k: int) -> list[bool]:
+        """Skip step k? One entry per row."""
+        tail = self.protected_tail()
+        if self.skip_path is not None:  # a replayed path: only the sampler's rhythm limits it
+            return [k < len(self.skip_path) and self.skip_path[k] and k < self.total_steps - tail] * self.rows
+        if not self.config.enabled or k < max(self.config.warmup_steps, 3) or k >= self.total_steps - tail \
+                or not all(self.has_d[j] for j in (k, k - 1, k - 2)):
+            return [False] * self.rows
+        if self.config.speed_factor is None:
+            read = HostRead()
+            paper = read.add(self._paper_skip(k))
+            skip = read.read()[paper]  # the one host sync of this step
+        else:
+            skip = self._planned(k, tail)
+            if skip is None:
+                return [False] * self.rows
+        return skip if self.per_sample else skip * self.rows
+
+    def _paper_skip(self, k: int) -> torch.Tensor:
+        d = self.d_history[:k + 1] if self.per_sample else self.d_history[:k + 1].mean(1, keepdim=True)
+        in_a_row = self.in_a_row if self.per_sample else [max(self.in_a_row)]
+        room = torch.tensor([count < self.config.max_skip_steps for count in in_a_row]).to(d.device, non_blocking=True)
+        return paper_skip(d, k, self.config.threshold, room)
+
+    def _planned(self, k: int, tail: int) -> list[bool] | None:
+        """The plan's skip at k per decision column, refused above the error tolerance; None when
+        the step is computed. Reads the device once, only for a planned skip."""
+        if self.plan is None:  # made here, once warm-up has shown the sampler's rhythm (its kept tail)
+            self._make_plan(tail)
+        if not (self.plan[k] or self.reuse[k]):
+            return None
+        before_long_step = self.plan[k] and reused_by_long_step(self.sigmas, k)
+        if before_long_step and self.past_values:
+            self.kept_for_long_step.add(k)
+            return None
+        read = HostRead()
+        allowed = read.add(self._prediction_gaps(k, self.rows if self.per_sample else 1) <= self.config.error_tolerance)
+        past = None if self.correction is None else self.correction.past_value_rows
+        ask_past = before_long_step and self.past_values is None and past is not None
+        if ask_past:  # whether the sampler steps with past values: read with this decision, once a run
+            asked = read.add((past > 0).reshape(1))
+        values = read.read()  # the one host sync of this step
+        if ask_past:
+            self.past_values = values[asked][0]
+            if self.past_values:
+                self.kept_for_long_step.add(k)
+                return None
+        skip = values[allowed]
+        self.refused += skip.count(False)
+        if self.reuse[k]:  # only the first call is skipped, and only if every row allows it
+            if all(skip):
+                self.reused_steps.add(k)
+            return None
+        return skip
+
+    def _make_plan(self, tail: int) -> None:
+        """The speed's plan, made at the first decision. With 2+ calls a step, the warm-up's last
+        first call is first compared with its answer from the previous step's later call: if even
+        that near prediction misses by more than the error tolerance (ancestral/SDE samplers add
+        fresh noise in between), farther ones would too, and nothing is planned."""
+        first, end = max(self.config.warmup_steps, 3), self.total_steps - tail
+        period = self.clock.period if self.clock.period and not self.clock.broken else 1
+        self.reuse = [False] * self.total_steps
+        if self.forced_plan is not None:
+            self.plan = self.forced_plan + [False] * (self.total_steps - len(self.forced_plan))
+        elif period < 2:
+            self.plan = speed_plan(self.config.speed_factor, self.sigmas, first, end, self.config.max_skip_steps)
+        else:
+            slot, miss = self._reuse_slot(period)
+            if miss <= self.config.error_tolerance:
+                self.reuse_slot = slot
+                self.plan, self.reuse = reuse_plan(self.config.speed_factor, self.sigmas, first, end,
+                                                   self.config.max_skip_steps, period)
+            else:
+                self.plan = [False] * self.total_steps
+                self.note(f"no skips: the warm-up's last step missed the noise of its first model call by {miss:.2f} "
+                          f"(relative, tolerance {self.config.error_tolerance:g}) even from the call just before it; "
+                          "ancestral/SDE samplers add fresh noise every step")
+        self.eval_sigmas.clear()
+
+    def _reuse_slot(self, period: int) -> tuple[int, float]:
+        """For a sampler with 2+ calls a step: the slot whose noise answers the next step's first
+        call, and how far that answer missed the warm-up's last first call (relative). The slot is
+        the latest whose call of step j was at σ_(j+1) in every warm-up step (heun's corrector:
+        that very σ), else the last (dpm_2's midpoint, extrapolated to σ_k). One host read, once."""
+        seen = [(p.slot, p.step, self.eval_sigmas[p.index]) for p in self.clock.positions
+                if p.slot > 0 and p.index in self.eval_sigmas and p.step + 1 < len(self.sigmas)]
+        device = self.d_history.device
+        read = HostRead(device)
+        sigmas_seen = read.add(torch.cat([sigma.float().to(device).reshape(-1) for _, _, sigma in seen])) if seen else None
+        misses = read.add(torch.cat([self._prediction_miss(slot).to(device).reshape(1) for slot in range(1, period)]))
+        values = read.read()
+        matches: dict[int, bool] = {}
+        for (slot, step, _), value in zip(seen, [] if sigmas_seen is None else values[sigmas_seen]):
+            target = self.sigmas[step + 1]
+            matches[slot] = matches.get(slot, True) and target > 0 and abs(value - target) <= SAME_SIGMA_RTOL * target
+        slot = max((slot for slot, ok in matches.items() if ok), default=period - 1)
+        return slot, values[misses][slot - 1]
+
+    def _prediction_miss(self, slot: int) -> torch.Tensor:
+        """The largest relative miss (over cond chunks and rows) of answering the newest first call
+        from `slot`'s earlier calls; inf where nothing could be tried."""
+        tried = [self.cache.backtest(key, key._replace(slot=slot)) for key in self.cache.keys_at_slot(0)]
+        tried = [miss.max().reshape(1) for miss in tried if miss is not None]
+        return torch.cat(tried).max() if tried else torch.tensor(math.inf)
+
+    def _prediction_gaps(self, k: int, columns: int) -> torch.Tensor:
+        """The error estimate at step k's σ per row (mean over cond chunks; the batch's mean when
+        the batch decides as one). Whole chunks at once unless per-sample histories differ."""
+        device = self.d_history.device
+        # what the skip extrapolates: the first call's noise to σ_k, or with a reuse slot (which
+        # answers the first call) that slot's noise on to σ_(k+1)
+        slot = self.reuse_slot or 0
+        sigma = self.sigmas[k + 1] if self.reuse_slot is not None else self.sigmas[k]
+        per_key = []
+        for points in self.cache.newest_points(slot):
+            if all(p.rows is None for p in points) and points[-1].eps.shape[0] == self.rows:
+                per_key.append(prediction_gap(points, sigma).to(device))
+            else:
+                per_key.append(torch.cat([prediction_gap(self.cache.points_of_row(points, row), sigma).to(device)
+                                          for row in range(self.rows)]))
+        gaps = torch.stack(per_key).mean(0) if per_key else torch.zeros(self.rows, device=device)
+        return gaps if columns == self.rows else gaps.mean().reshape(1)
+
+    def read_back(self, corrected: torch.Tensor | None) -> tuple[list[float | None], float | None]:
+        """d_k of the whole batch per step, and the corrections' count, in one transfer (the run's end)."""
+        known = [k for k in range(self.total_steps) if self.has_d[k]]
+        read = HostRead()
+        means = read.add(torch.stack([self.d_history[k].float().mean() for k in known])) if known else None
+        count = read.add(corrected.float()) if corrected is not None else None
+        values = read.read()
+        batch_d: list[float | None] = [None] * self.total_steps
+        for k, value in zip(known, [] if means is None else values[means]):
+            batch_d[k] = value
+        return batch_d, (values[count][0] if count is not None else None)
