@@ -6,7 +6,8 @@
 // "." not reached). This works for Adaptive KSampler and for any sampler node whose model went
 // through AdaptiveDiffusionPatch. After the run the final mask and summary stay on the node; the
 // Adaptive KSampler nodes also carry them in their outputs (ui adaptive_mask / adaptive_summary),
-// so a result loaded again (queue history, workflow tabs) shows them too.
+// so a result loaded again (queue history, workflow tabs) shows them too. The strip's caption is
+// the only place on the node that shows the summary (the server sends no progress text for it).
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
 
@@ -16,7 +17,9 @@ const STATS_WIDGET = "adaptive_stats";
 const SAMPLERS_WITH_MASK_OUTPUT = new Set(["AdaptiveKSampler", "AdaptiveKSamplerAdvanced"]);
 const STATS_NODE = "AdaptiveSkipStats";
 const STATE_OF = { "1": "computed", "0": "skipped", ".": "pending" };
-const MASK_HEIGHT = 76; // cells + two caption lines at a sampler node's usual width, with the widget margin
+// Cells + three caption lines at a sampler node's usual width, with the widget margin: a summary
+// that says the achieved speed fell short of the asked one, and why, takes a third line.
+const MASK_HEIGHT = 90;
 const STATS_HEIGHT = 130;
 const STATS_MIN_WIDTH = 380; // the summary on one line
 

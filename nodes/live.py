@@ -46,9 +46,11 @@ class Progress:
         self._send(self.run.live_mask(step), step, done=False, summary="")
 
     def finished(self, trace: AdaptiveTrace) -> None:
+        # The summary goes to the strip's caption only. Not also to the frontend's progress text
+        # (PromptServer.send_progress_text): both frontends then showed it twice on the node, and
+        # the caption is the one that comes back with a result loaded from the queue history.
         mask = trace.mask_bits()
         self._send(mask, trace.total_steps - 1, done=True, summary=trace.summary())
-        self._send_progress_text(trace.summary())
 
     def _send(self, mask: str, step: int, done: bool, summary: str) -> None:
         server = _server()
@@ -60,14 +62,3 @@ class Progress:
             server.send_sync(EVENT, data, server.client_id)
         except Exception as error:  # the UI is optional; sampling must never fail because of it
             log.debug("AdaptiveDiffusion: progress event not sent: %s", error)
-
-    def _send_progress_text(self, text: str) -> None:
-        """The frontend's own text line on the node; hosts older than send_progress_text lack it."""
-        server = _server()
-        send_text = getattr(server, "send_progress_text", None)
-        if send_text is None or self.node_id is None:
-            return
-        try:
-            send_text(text, self.node_id, server.client_id)
-        except Exception as error:  # optional UI, as above
-            log.debug("AdaptiveDiffusion: progress text not sent: %s", error)
