@@ -6,6 +6,7 @@ A missing chromium is an error here, never a skip: `scripts/dev.py test` install
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
 from PIL import Image
@@ -182,6 +183,25 @@ def test_sampler_node_with_the_patched_model_shows_the_same_mask(live_run):
     strip = page.evaluate(READ_STRIP, "20")
     assert strip is not None and strip_mask(strip) == entry["outputs"]["10"]["adaptive_mask"][0]
     assert strip["caption"].startswith("AdaptiveDiffusion: computed")
+
+
+# Every text that a node's widgets show: the DOM widgets' text (our strip, with its caption) and
+# the value of text widgets, such as the frontend's progress text ("$$node-text-preview" on both
+# frontends), which a server's send_progress_text fills.
+READ_NODE_TEXTS = """(nodeId) => (app.graph.getNodeById(nodeId)?.widgets ?? []).flatMap((widget) => [
+    typeof widget.value === "string" ? widget.value : "", widget.element?.textContent ?? ""]).filter(Boolean)"""
+
+
+def test_each_sampler_node_shows_the_summary_once_with_the_asked_and_achieved_speed(live_run):
+    page, entry = live_run
+    summary = entry["outputs"]["10"]["adaptive_summary"][0]
+    for node_id in ("10", "20"):  # Adaptive KSampler; SamplerCustomAdvanced on the patched model
+        shown = [text for text in page.evaluate(READ_NODE_TEXTS, node_id) if "AdaptiveDiffusion" in text]
+        assert shown == [summary], (node_id, shown)
+    # The visual graph asks for 2x; the achieved factor is the trace's calls, as the log has it.
+    assert re.search(r" skipped: \d+\.\d\dx fewer model calls", summary) and summary.endswith("(asked 2x)"), summary
+    stats = page.evaluate("(id) => document.querySelector(`.adaptive-stats[data-node-id='${id}']`)?.textContent", "13")
+    assert stats.splitlines()[0] == summary  # Skip Stats, its own node, starts with it too
 
 
 def test_final_mask_survives_a_page_reload_of_the_result(live_run):
