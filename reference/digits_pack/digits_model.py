@@ -40,9 +40,10 @@ UNET_CONFIG = dict(
     use_temporal_resblock=False, use_temporal_attention=False, dtype=torch.float32, use_checkpoint=False)
 
 
-def build_digits_model():
-    """The ComfyUI BaseModel, weights not initialised (load them, or init_weights for training)."""
-    config = DigitsModelConfig(dict(UNET_CONFIG))
+def build_digits_model(config_class: type = DigitsModelConfig):
+    """The ComfyUI BaseModel, weights not initialised (load them, or init_weights for training);
+    `config_class` picks the kind (the flow models of flow_model.py use this UNet too)."""
+    config = config_class(dict(UNET_CONFIG))
     config.unet_config.update(num_heads=2, num_head_channels=-1)  # SD15's extra config sets 8
     return config.get_model({})
 
@@ -59,9 +60,9 @@ def init_weights(model: torch.nn.Module, seed: int) -> None:
     torch.nn.init.zeros_(final.bias)
 
 
-def load_digits_model(path: Path = WEIGHTS) -> comfy.model_patcher.ModelPatcher:
+def load_digits_model(path: Path = WEIGHTS, config_class: type = DigitsModelConfig) -> comfy.model_patcher.ModelPatcher:
     import safetensors.torch
-    model = build_digits_model()
+    model = build_digits_model(config_class)
     state = safetensors.torch.load_file(str(path))
     model.diffusion_model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
     model.requires_grad_(False)
