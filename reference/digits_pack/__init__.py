@@ -7,6 +7,7 @@ from __future__ import annotations
 import torch
 
 from .digits_model import IMAGE_SIZE, NULL_CLASS, class_conditioning, load_digits_model, to_image
+from .flow_model import VARIANTS, WHOLE, load_flow_model
 
 CLASS_CHOICES = [str(digit) for digit in range(10)] + ["none"]
 
@@ -23,6 +24,23 @@ class AdaptiveDemoDigitsModel:
 
     def load(self):
         return (load_digits_model(),)
+
+
+class AdaptiveDemoFlowDigitsModel:
+    DESCRIPTION = ("The digits model trained by flow matching (velocity, shift 3, like SD3/Flux/Wan), "
+                   "or one of a Wan 2.2-like pair of experts: high-noise (σ above 0.875) and low-noise.")
+    RETURN_TYPES = ("MODEL",)
+    FUNCTION = "load"
+    CATEGORY = "adaptive diffusion demo"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"model": (list(VARIANTS), {
+            "default": WHOLE, "tooltip": "The model for the whole noise range, or one expert of the pair "
+                                         "(sample the high-noise expert first, then the low-noise one)."})}}
+
+    def load(self, model):
+        return (load_flow_model(model),)
 
 
 class AdaptiveDemoDigitClass:
@@ -69,12 +87,14 @@ class AdaptiveDemoDecodeDigits:
 
 NODE_CLASS_MAPPINGS = {
     "AdaptiveDemoDigitsModel": AdaptiveDemoDigitsModel,
+    "AdaptiveDemoFlowDigitsModel": AdaptiveDemoFlowDigitsModel,
     "AdaptiveDemoDigitClass": AdaptiveDemoDigitClass,
     "AdaptiveDemoDigitsLatent": AdaptiveDemoDigitsLatent,
     "AdaptiveDemoDecodeDigits": AdaptiveDemoDecodeDigits,
 }
 NODE_DISPLAY_NAME_MAPPINGS = {
     "AdaptiveDemoDigitsModel": "Demo: Digits Model",
+    "AdaptiveDemoFlowDigitsModel": "Demo: Flow Digits Model",
     "AdaptiveDemoDigitClass": "Demo: Digit Class",
     "AdaptiveDemoDigitsLatent": "Demo: Empty Digits Latent",
     "AdaptiveDemoDecodeDigits": "Demo: Digits to Image",
