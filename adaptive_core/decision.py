@@ -22,6 +22,7 @@ Two modes:
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Sequence
 
 import torch
@@ -103,12 +104,16 @@ def even_spread(slots: int, count: int) -> list[bool]:
     return [math.floor((i + 1) * count / slots) > math.floor(i * count / slots) for i in range(slots)]
 
 
+def skip_budget(factor: float, steps: int) -> int:
+    """The skips that make `steps` steps about `factor` times fewer model calls."""
+    return math.ceil(steps * (1.0 - 1.0 / factor) - 1e-9)
+
+
 def speed_plan(factor: float, sigmas: Sequence[float], first: int, end: int, max_skip_steps: int) -> list[bool]:
     """The skip mask for about `factor` times fewer calls over the schedule `sigmas` (len steps + 1):
     skips only in steps first..end-1 (after the warm-up, before the kept last steps), in the
     shortest runs that reach the budget (never beyond the user's Cmax, which caps the budget)."""
-    steps = len(sigmas) - 1
-    return cheapest_skips(math.ceil(steps * (1.0 - 1.0 / factor) - 1e-9), sigmas, first, end, max_skip_steps)
+    return cheapest_skips(skip_budget(factor, len(sigmas) - 1), sigmas, first, end, max_skip_steps)
 
 
 def long_step(sigmas: Sequence[float], j: int) -> bool:
@@ -124,10 +129,11 @@ def reused_by_long_step(sigmas: Sequence[float], k: int) -> bool:
     return any(long_step(sigmas, j) for j in range(k + 1, k + 1 + HISTORY_REACH))
 
 
-def cheapest_skips(wanted: int, sigmas: Sequence[float], first: int, end: int, max_skip_steps: int) -> list[bool]:
+def cheapest_skips(wanted: int, sigmas: Sequence[float], first: int, end: int, max_skip_steps: int,
+                   blocked: frozenset[int] = frozenset()) -> list[bool]:
     """`wanted` skipped steps between first and end-1 where `skip_cost` is least, in the shortest
     runs that hold them (at most max_skip_steps in a row, which caps the count); end-1 is left out
-    when it is a long step."""
+    when it is a long step, and so are the `blocked` steps."""
     steps = len(sigmas) - 1
     end = max(end, first)
     if end - 1 > first and long_step(sigmas, end - 1):
@@ -136,11 +142,63 @@ def cheapest_skips(wanted: int, sigmas: Sequence[float], first: int, end: int, m
         # budget left the plan no choice (30 steps at 1.75x: every other step) it took it. Measured
         # with bench/peers.py on the normal rows it moves (docs/speed_control.md).
         end -= 1
-    slots = end - first
-    in_a_row = next((m for m in range(1, max_skip_steps + 1) if most_skips(slots, m) >= wanted), max_skip_steps)
-    count = min(wanted, most_skips(slots, in_a_row))
-    window = plan_skips([skip_cost(sigmas, k) for k in range(first, end)], count, in_a_row)
+    free = [k not in blocked for k in range(first, end)]
+    in_a_row = next((m for m in range(1, max_skip_steps + 1) if room(free, m) >= wanted), max_skip_steps)
+    count = min(wanted, room(free, in_a_row))
+    costs = [skip_cost(sigmas, k) if open_ else math.inf for k, open_ in zip(range(first, end), free)]
+    window = plan_skips(costs, count, in_a_row)
     return [False] * first + window + [False] * (steps - end)
+
+
+def room(free: Sequence[bool], in_a_row: int) -> int:
+    """The most skips the free steps hold with at most `in_a_row` in a row (blocked steps split runs)."""
+    total, run = 0, 0
+    for open_ in list(free) + [False]:
+        if open_:
+            run += 1
+        else:
+            total, run = total + most_skips(run, in_a_row), 0
+    return total
+
+
+@dataclass(frozen=True)
+class ScheduleStage:
+    """A sampler node's share of a schedule that two nodes sample in turn (KSampler (Advanced)
+    with start/end steps: Wan 2.2's high- and low-noise experts, SDXL base then refiner).
+
+    Both nodes plan the whole schedule the same way and each takes its own steps, so the asked
+    speed holds over the whole. A skip never draws on the other node's calls: the steps a node
+    starts with are computed until its predictor has its points (SWITCH_WARMUP), and the steps a
+    node ends with are kept (the next computed step, which corrects a skip, is the other node's)."""
+    sigmas: tuple[float, ...]  # the whole schedule, len steps + 1
+    start: int                 # this node's first step in it
+    steps: int                 # how many steps this node samples
+
+    @property
+    def end(self) -> int:
+        return self.start + self.steps
+
+    @property
+    def total_steps(self) -> int:
+        return len(self.sigmas) - 1
+
+    def blocked(self, keep_before_switch: int) -> frozenset[int]:
+        """The steps around each switch between the nodes that are always computed."""
+        steps: set[int] = set()
+        for switch in (self.start, self.end):
+            if 0 < switch < self.total_steps:
+                steps.update(range(switch - keep_before_switch, switch + SWITCH_WARMUP))
+        return frozenset(steps)
+
+    def whole_plan(self, factor: float, warmup: int, keep_last: int, max_skip_steps: int) -> list[bool]:
+        """The whole schedule's plan, the same in both nodes; each samples its [start, end)."""
+        return cheapest_skips(skip_budget(factor, self.total_steps), self.sigmas, warmup,
+                              self.total_steps - keep_last, max_skip_steps, self.blocked(max(keep_last, 1)))
+
+
+# A node that starts mid-schedule computes this many steps first: the decision needs three
+# latent differences and the quadratic extrapolation three computed points of its own model.
+SWITCH_WARMUP = 3
 
 
 def reuse_plan(factor: float, sigmas: Sequence[float], first: int, end: int, max_skip_steps: int,

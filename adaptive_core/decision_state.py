@@ -14,10 +14,12 @@ import torch
 
 from .config import AdaptiveConfig
 from .correction import SkipCorrection
-from .decision import paper_skip, reuse_plan, reused_by_long_step, speed_plan
+from .decision import (SWITCH_WARMUP, ScheduleStage, cheapest_skips, paper_skip, reuse_plan, reused_by_long_step, skip_budget,
+                       speed_plan)
 from .host_read import HostRead
 from .noise_cache import SAME_SIGMA_RTOL, NoiseCache, prediction_gap
 from .step_clock import StepClock
+from .trace import RunOutcome
 
 
 class DecisionState:
@@ -25,16 +27,32 @@ class DecisionState:
 
     def __init__(self, config: AdaptiveConfig, sigmas: Sequence[float], clock: StepClock, cache: NoiseCache,
                  correction: SkipCorrection | None, note: Callable[[str], None],
-                 skip_path: Sequence[bool] | None = None, forced_plan: Sequence[bool] | None = None):
+                 skip_path: Sequence[bool] | None = None, forced_plan: Sequence[bool] | None = None,
+                 stage: ScheduleStage | None = None):
         """skip_path: follow this mask (True = skip step k), no criterion, no correction.
         forced_plan: with a speed, this mask instead of the planned one (its refusals and the
-        correction still act: what a search over masks measures)."""
+        correction still act: what a search over masks measures). stage: this run samples part
+        of a schedule another node samples the rest of; a speed plans the whole."""
         self.config, self.sigmas, self.total_steps = config, list(sigmas), len(sigmas) - 1
         self.clock, self.cache, self.correction, self.note = clock, cache, correction, note
         self.skip_path = None if skip_path is None else [bool(s) for s in skip_path]
         self.forced_plan = None if forced_plan is None else [bool(s) for s in forced_plan]
         self.per_sample = config.per_sample and self.skip_path is None
+        self.stage = self._checked(stage) if config.speed_factor is not None and skip_path is None else None
         self.reset()
+
+    def _checked(self, stage: ScheduleStage | None) -> ScheduleStage | None:
+        """The stage, if this run's σ are its steps of a split schedule (else this run plans alone)."""
+        if stage is None or (stage.start == 0 and stage.end >= stage.total_steps):
+            return None
+        expected = stage.sigmas[stage.start:stage.start + self.total_steps + 1]
+        if len(expected) != len(self.sigmas) or any(abs(a - b) > 1e-6 * max(abs(a), 1.0)
+                                                     for a, b in zip(expected, self.sigmas)):
+            self.note("planned alone: this node's σ are not its steps of the schedule it was given")
+            return None
+        self.note(f"steps {stage.start}-{stage.end - 1} of a {stage.total_steps}-step schedule another sampler "
+                  "node shares: the speed is planned over the whole schedule")
+        return stage
 
     def reset(self) -> None:
         """Back to a run's start: every tensor dropped."""
@@ -45,7 +63,11 @@ class DecisionState:
         self.skip: list[list[bool]] = [[] for _ in range(self.total_steps)]  # per step, per row
         self.in_a_row: list[int] = []
         self.plan: list[bool] | None = None   # a speed's skip mask, made at its first decision
+        # Per decision column (each row with per_sample, else one): the plan as refusals moved it.
+        self.plans: list[list[bool]] = []
         self.refused = 0                      # planned skips (row-steps) the error estimate refused
+        self.replaced = 0                     # of those, given a later step by a new plan
+        self.refused_by_column: list[int] = []
         self.kept_for_long_step: set[int] = set()  # planned skips computed: a long step reuses them
         self.past_values: bool | None = None  # the sampler steps with past values (read once)
         # Samplers that call the model 2+ times a step: the slot whose noise answers the next step's
@@ -65,6 +87,13 @@ class DecisionState:
         """σ of an evaluation's call, kept until a speed's plan is made (the reuse slot needs it)."""
         if self.plan is None and self.config.speed_factor is not None:
             self.eval_sigmas.setdefault(evaluation, sigma.reshape(-1)[:1])
+
+    def first_decision(self) -> int:
+        """The first step that may be skipped: after the warm-up, or for a node that starts
+        mid-schedule, once its own predictor has its points (decision.SWITCH_WARMUP)."""
+        if self.stage is not None and self.stage.start > 0 and self.config.speed_factor is not None:
+            return SWITCH_WARMUP
+        return max(self.config.warmup_steps, 3)
 
     def protected_tail(self) -> int:
         return self.clock.protected_tail(0 if self.skip_path is not None else self.config.keep_last_steps)
@@ -97,7 +126,7 @@ class DecisionState:
         tail = self.protected_tail()
         if self.skip_path is not None:  # a replayed path: only the sampler's rhythm limits it
             return [k < len(self.skip_path) and self.skip_path[k] and k < self.total_steps - tail] * self.rows
-        if not self.config.enabled or k < max(self.config.warmup_steps, 3) or k >= self.total_steps - tail \
+        if not self.config.enabled or k < self.first_decision() or k >= self.total_steps - tail \
                 or not all(self.has_d[j] for j in (k, k - 1, k - 2)):
             return [False] * self.rows
         if self.config.speed_factor is None:
@@ -121,14 +150,15 @@ class DecisionState:
         the step is computed. Reads the device once, only for a planned skip."""
         if self.plan is None:  # made here, once warm-up has shown the sampler's rhythm (its kept tail)
             self._make_plan(tail)
-        if not (self.plan[k] or self.reuse[k]):
+        planned = [plan[k] for plan in self._column_plans()]
+        if not (any(planned) or self.reuse[k]):
             return None
-        before_long_step = self.plan[k] and reused_by_long_step(self.sigmas, k)
+        before_long_step = any(planned) and reused_by_long_step(self.sigmas, k)
         if before_long_step and self.past_values:
             self.kept_for_long_step.add(k)
             return None
         read = HostRead()
-        allowed = read.add(self._prediction_gaps(k, self.rows if self.per_sample else 1) <= self.config.error_tolerance)
+        allowed = read.add(self._prediction_gaps(k, len(planned)) <= self.config.error_tolerance)
         past = None if self.correction is None else self.correction.past_value_rows
         ask_past = before_long_step and self.past_values is None and past is not None
         if ask_past:  # whether the sampler steps with past values: read with this decision, once a run
@@ -139,13 +169,49 @@ class DecisionState:
             if self.past_values:
                 self.kept_for_long_step.add(k)
                 return None
-        skip = values[allowed]
-        self.refused += skip.count(False)
         if self.reuse[k]:  # only the first call is skipped, and only if every row allows it
-            if all(skip):
+            self.refused += values[allowed].count(False)
+            if all(values[allowed]):
                 self.reused_steps.add(k)
             return None
+        skip = [wanted and ok for wanted, ok in zip(planned, values[allowed])]
+        for column, (wanted, ok) in enumerate(zip(planned, values[allowed])):
+            if wanted and not ok:
+                self.refused += 1
+                self.refused_by_column[column] += 1
+                self._replace_refused(column, k, tail)
         return skip
+
+    def _column_plans(self) -> list[list[bool]]:
+        columns = self.rows if self.per_sample else 1
+        if len(self.plans) != columns:  # made, or per-sample decisions were switched off: the batch's plan
+            self.plans = [list(self.plans[0] if self.plans else self.plan) for _ in range(columns)]
+            self.refused_by_column = [0] * columns
+        return self.plans
+
+    def _replace_refused(self, column: int, k: int, tail: int) -> None:
+        """Give a refused skip a later step: the column's plan from k+1 on is made anew with one
+        skip more, so the asked speed holds where the estimate allows it. Not for a forced plan
+        (it is measured as given), nor once a column has had half its budget refused (the
+        estimate rejects this sampler's predictions: an ancestral/SDE sampler's fresh noise)."""
+        plan, end = self.plans[column], self.total_steps - tail
+        if self.forced_plan is not None or self.reuse_slot is not None or k + 1 >= end \
+                or 2 * self.refused_by_column[column] > skip_budget(self.config.speed_factor, self.total_steps):
+            return
+        wanted = sum(plan[k + 1:end]) + 1
+        later = cheapest_skips(wanted, self.sigmas, k + 1, end, self.config.max_skip_steps,
+                               self._blocked_steps())
+        if sum(later) > sum(plan[k + 1:end]):
+            self.replaced += 1
+        plan[k + 1:] = later[k + 1:]
+
+    def _blocked_steps(self) -> frozenset[int]:
+        """This run's steps a plan leaves computed besides its window: the kept steps before a switch
+        to the other node (ScheduleStage), in this run's numbering."""
+        if self.stage is None:
+            return frozenset()
+        return frozenset(k - self.stage.start for k in self.stage.blocked(max(self.config.keep_last_steps, 1))
+                         if self.stage.start <= k < self.stage.end)
 
     def _make_plan(self, tail: int) -> None:
         """The speed's plan, made at the first decision. With 2+ calls a step, the warm-up's last
@@ -157,6 +223,8 @@ class DecisionState:
         self.reuse = [False] * self.total_steps
         if self.forced_plan is not None:
             self.plan = self.forced_plan + [False] * (self.total_steps - len(self.forced_plan))
+        elif period < 2 and self.stage is not None:
+            self.plan = self._whole_plan()[self.stage.start:self.stage.end]
         elif period < 2:
             self.plan = speed_plan(self.config.speed_factor, self.sigmas, first, end, self.config.max_skip_steps)
         else:
@@ -170,7 +238,28 @@ class DecisionState:
                 self.note(f"no skips: the warm-up's last step missed the noise of its first model call by {miss:.2f} "
                           f"(relative, tolerance {self.config.error_tolerance:g}) even from the call just before it; "
                           "ancestral/SDE samplers add fresh noise every step")
+        self.plans = []
+        self._note_a_short_plan(period)
         self.eval_sigmas.clear()
+
+    def _note_a_short_plan(self, period: int) -> None:
+        """Say so when the schedule leaves the plan fewer skips than the speed asks for."""
+        if self.forced_plan is not None or period >= 2:
+            return
+        steps = self.total_steps if self.stage is None else self.stage.total_steps
+        asked = skip_budget(self.config.speed_factor, steps)
+        planned = sum(self.plan) if self.stage is None else sum(self._whole_plan())
+        if planned < asked:
+            where = f"the {steps}-step schedule" if self.stage is None else (
+                f"the {steps}-step schedule this node shares with another (its steps "
+                f"{self.stage.start}-{self.stage.end - 1}; the steps around the switch are computed)")
+            self.note(f"room for only {planned} of the {asked} skips {self.config.speed} asks for: {where} keeps "
+                      f"the warm-up ({self.config.warmup_steps} steps) and the last steps computed, and skips at "
+                      f"most {self.config.max_skip_steps} steps in a row")
+
+    def _whole_plan(self) -> list[bool]:
+        return self.stage.whole_plan(self.config.speed_factor, self.config.warmup_steps,
+                                     self.config.keep_last_steps, self.config.max_skip_steps)
 
     def _reuse_slot(self, period: int) -> tuple[int, float]:
         """For a sampler with 2+ calls a step: the slot whose noise answers the next step's first
@@ -215,6 +304,12 @@ class DecisionState:
                                           for row in range(self.rows)]))
         gaps = torch.stack(per_key).mean(0) if per_key else torch.zeros(self.rows, device=device)
         return gaps if columns == self.rows else gaps.mean().reshape(1)
+
+    def outcome(self, corrected_rows: float | None) -> RunOutcome:
+        """What the decisions came to, for the trace's notes at the run's end."""
+        return RunOutcome(refused=self.refused, replaced=self.replaced, error_tolerance=self.config.error_tolerance,
+                          corrected_rows=corrected_rows, kept_for_long_step=len(self.kept_for_long_step),
+                          first_call_reused=len(self.reused_steps), batch_rows=self.rows, per_sample=self.per_sample)
 
     def read_back(self, corrected: torch.Tensor | None) -> tuple[list[float | None], float | None]:
         """d_k of the whole batch per step, and the corrections' count, in one transfer (the run's end)."""

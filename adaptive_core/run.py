@@ -22,20 +22,24 @@ import torch
 from .call_routing import CallRouter, EvalCalls, RowsCompute
 from .config import AdaptiveConfig
 from .correction import SkipCorrection
+from .decision import ScheduleStage
 from .decision_state import DecisionState
 from .noise_cache import CacheKey, NoiseCache
 from .step_clock import EvalPosition, StepClock
-from .trace import (WRAPPER_NEVER_RAN, AdaptiveTrace, CallCount, RunOutcome, StepRecord, outcome_notes,
-                    record_calls, record_steps)
+from .trace import (WRAPPER_NEVER_RAN, AdaptiveTrace, CallCount, StepRecord, outcome_notes, record_calls,
+                    record_steps)
 
 __all__ = ["AdaptiveRun", "RowsCompute", "WRAPPER_NEVER_RAN"]
 
 
 class AdaptiveRun:
     def __init__(self, config: AdaptiveConfig, sigmas: Sequence[float], label: str = "",
-                 skip_path: Sequence[bool] | None = None, forced_plan: Sequence[bool] | None = None):
+                 skip_path: Sequence[bool] | None = None, forced_plan: Sequence[bool] | None = None,
+                 stage: ScheduleStage | None = None):
         """skip_path: follow this mask (True = skip step k) instead of the criterion; forced_plan:
-        with a speed, this mask instead of its plan (refusals and the correction still act)."""
+        with a speed, this mask instead of its plan (refusals and the correction still act);
+        stage: where these steps sit in a schedule another sampler node shares (a speed plans
+        the whole)."""
         if forced_plan is not None and (config.speed_factor is None or skip_path is not None):
             raise ValueError("forced_plan replaces a speed's plan: it needs a speed and no skip_path")
         self.config = config
@@ -46,7 +50,9 @@ class AdaptiveRun:
         # With a speed, the computed step after a skip corrects it (correction.py).
         self.correction = SkipCorrection() if config.speed_factor is not None and skip_path is None else None
         self.decisions = DecisionState(config, self.sigmas, self.clock, self.router.cache, self.correction,
-                                       self.trace.notes.append, skip_path, forced_plan)
+                                       self.trace.notes.append, skip_path, forced_plan, stage)
+        if self.decisions.stage is not None:
+            self.trace.stage = (self.decisions.stage.start, self.decisions.stage.total_steps)
         self.calls_by_eval: list[EvalCalls] = []  # by evaluation index
         self.current: EvalPosition | None = None
         self.latest_input: torch.Tensor | None = None
@@ -184,7 +190,7 @@ class AdaptiveRun:
             record_steps(self.trace, batch_d, self._computed_rows(), max(self.decisions.rows, 1))
             self.trace.per_sample = self.decisions.per_sample
             self.trace.kept_last_steps = self.decisions.protected_tail()
-            self.trace.notes.extend(outcome_notes(self._outcome(corrected_rows)))
+            self.trace.notes.extend(outcome_notes(self.decisions.outcome(corrected_rows)))
             self._reset()
             return self.trace
 
@@ -232,13 +238,6 @@ class AdaptiveRun:
                 ran[position.step] |= calls.rows_run
         return [[not self.decisions.row_skipped(k, row) or row in ran[k] for row in range(rows)]
                 for k in range(self.total_steps)]
-
-    def _outcome(self, corrected_rows: float | None) -> RunOutcome:
-        decisions = self.decisions
-        return RunOutcome(refused=decisions.refused, error_tolerance=self.config.error_tolerance,
-                          corrected_rows=corrected_rows, kept_for_long_step=len(decisions.kept_for_long_step),
-                          first_call_reused=len(decisions.reused_steps), batch_rows=decisions.rows,
-                          per_sample=decisions.per_sample)
 
     def _reset(self) -> None:
         self.decisions.reset()

@@ -34,6 +34,9 @@ class AdaptiveTrace:
     # the model more than once per step (StepClock.protected_tail). None: not from a run.
     kept_last_steps: int | None = None
     inactive: str = ""  # why AdaptiveDiffusion did not act at all in this run ("" when it did)
+    # (first step, steps of the whole schedule) when this run sampled part of a schedule that
+    # another sampler node shares (two-stage graphs); None when it sampled a schedule alone.
+    stage: tuple[int, int] | None = None
 
     @property
     def total_steps(self) -> int:
@@ -81,8 +84,33 @@ class AdaptiveTrace:
             text = f"AdaptiveDiffusion did not act: {self.inactive} ({self.total_steps} steps computed)"
             return f"{text} [{self.label}]" if self.label else text
         text = (f"AdaptiveDiffusion: computed {self.computed_steps}/{self.total_steps} steps, "
-                f"{self.skipped_steps} skipped ({self.call_reduction:.2f}x fewer model calls)")
+                f"{self.skipped_steps} skipped: {self.call_reduction:.2f}x fewer model calls"
+                f"{self._asked_text()}")
         return f"{text} [{self.label}]" if self.label else text
+
+    def _asked_text(self) -> str:
+        """The summary's end: what the run was asked for, so the user can set it against what it got.
+
+        A speed's calls short of it by more than one are said plainly, since a speed reads as a promise;
+        the run's notes (refusals, the long step) and a schedule too short for it say why.
+        """
+        config = self.config
+        if not config.enabled:  # a skip_path still skips at δ 0
+            return "" if self.skipped_steps else " (δ 0: skipping off)"
+        if config.speed_factor is None:
+            return f" (δ {config.threshold:g})"
+        full_calls = self.model_calls + self.cached_calls
+        # A note's head before its colon says what became of the skips ("18 planned skips refused",
+        # "no skips", "room for only 8 of the 10 skips 2x asks for"); the whole note is in the log
+        # and in Skip Stats.
+        reasons = [head for head in (note.split(":")[0] for note in self.notes) if "skips" in head]
+        if self.stage is not None:  # its share of one plan: the speed holds over the whole schedule
+            asked = f" (asked {config.speed} over the {self.stage[1]}-step schedule it shares)"
+            return asked + (f", less than asked: {'; '.join(reasons)}" if reasons else "")
+        if self.model_calls - full_calls / config.speed_factor <= 1:
+            return f" (asked {config.speed})"
+        why = "; ".join(reasons) or ("see the notes" if self.notes else "")
+        return f", less than the asked {config.speed}" + (f": {why}" if why else "")
 
     def per_item(self) -> list["AdaptiveTrace"]:
         """One trace per batch item when decisions were per sample, else [self] (for pictures)."""
@@ -90,7 +118,7 @@ class AdaptiveTrace:
             return [self]
         return [AdaptiveTrace(self.config, [replace(step, computed=computed) for step, computed in zip(self.steps, row)],
                               f"{self.label or 'item'} {index}".strip(), list(self.notes), [row], False,
-                              self.kept_last_steps)
+                              self.kept_last_steps, stage=self.stage)
                 for index, row in enumerate(self.rows)]
 
     def agreement(self, other: "AdaptiveTrace") -> float:
@@ -115,6 +143,7 @@ class AdaptiveTrace:
             "rows": [{"mask": text, "computed_steps": sum(row)}
                      for text, row in zip(self.row_mask_texts(), self.rows)],
             "notes": list(self.notes),
+            "stage": None if self.stage is None else {"start": self.stage[0], "schedule_steps": self.stage[1]},
             "steps": [asdict(step) for step in self.steps],
         }
 
@@ -159,6 +188,7 @@ def record_steps(trace: AdaptiveTrace, batch_d: Sequence[float | None], computed
 class RunOutcome:
     """What a run's decisions and corrections came to, for the notes at its end."""
     refused: int = 0                  # planned skips (row-steps) the error estimate refused
+    replaced: int = 0                 # of those, moved to a later step the estimate allowed
     error_tolerance: float = 0.0
     corrected_rows: float | None = None  # row-steps corrected by the step after them (None: no correction)
     kept_for_long_step: int = 0       # planned skips computed because a long step follows
@@ -170,8 +200,9 @@ class RunOutcome:
 def outcome_notes(outcome: RunOutcome) -> list[str]:
     notes = []
     if outcome.refused:
+        moved = f"; {outcome.replaced} of them moved to a later step" if outcome.replaced else ""
         notes.append(f"{outcome.refused} planned skips refused: the predicted noise error was above the tolerance "
-                     f"({outcome.error_tolerance:g}); ancestral/SDE samplers add fresh noise every step")
+                     f"({outcome.error_tolerance:g}); ancestral/SDE samplers add fresh noise every step{moved}")
     if outcome.corrected_rows:
         rows, batch = int(outcome.corrected_rows), max(outcome.batch_rows, 1)
         whole = not outcome.per_sample and rows % batch == 0  # else some rows of a step

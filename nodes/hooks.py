@@ -22,6 +22,7 @@ import comfy.model_patcher
 import comfy.patcher_extension as ext
 
 from ..adaptive_core import AdaptiveConfig, AdaptiveRun, AdaptiveTrace, SkipPathError
+from ..adaptive_core.decision import ScheduleStage
 from . import live
 
 log = logging.getLogger("AdaptiveDiffusion")
@@ -51,6 +52,8 @@ class PatchSettings:
     skip_path: tuple[bool, ...] | None = None  # follow this mask instead of the criterion
     # With a speed: this mask instead of its plan, refusals and correction kept (bench/mask_search.py)
     forced_plan: tuple[bool, ...] | None = None
+    # Where the sampler's steps sit in a schedule another sampler node shares (two-stage graphs)
+    stage: ScheduleStage | None = None
 
     def __deepcopy__(self, memo):  # ModelPatcher.clone deep-copies model_options
         return self
@@ -59,7 +62,7 @@ class PatchSettings:
 def apply_adaptive_diffusion(model, config: AdaptiveConfig,
                              on_trace: Callable[[AdaptiveTrace], None] | None = None,
                              label: str = "", skip_path: tuple[bool, ...] | None = None,
-                             forced_plan: tuple[bool, ...] | None = None):
+                             forced_plan: tuple[bool, ...] | None = None, stage: ScheduleStage | None = None):
     """Return a clone of `model` that samples with AdaptiveDiffusion (the input is unchanged)."""
     if forced_plan is not None and (config.speed_factor is None or skip_path is not None):
         raise ValueError("forced_plan replaces a speed's plan: it needs a speed and no skip_path")
@@ -68,7 +71,7 @@ def apply_adaptive_diffusion(model, config: AdaptiveConfig,
     if SETTINGS_KEY in options:
         log.warning("AdaptiveDiffusion was already applied to this model; the new settings replace it")
     options[SETTINGS_KEY] = PatchSettings(config, on_trace, label, skip_path,
-                                          None if forced_plan is None else tuple(bool(s) for s in forced_plan))
+                                          None if forced_plan is None else tuple(bool(s) for s in forced_plan), stage)
     for wrapper_type, fn in ((ext.WrappersMP.OUTER_SAMPLE, outer_sample_wrapper),
                              (ext.WrappersMP.SAMPLER_SAMPLE, sampler_sample_wrapper),
                              (ext.WrappersMP.PREDICT_NOISE, predict_noise_wrapper)):
@@ -111,7 +114,7 @@ def outer_sample_wrapper(executor, *args, **kwargs):
         raise SkipPathError(f"skip_path has {len(settings.skip_path)} steps but this sampler runs "
                             f"{len(sigmas) - 1}: use a path saved from a run with the same steps")
     run = AdaptiveRun(settings.config, sigmas.tolist(), label=settings.label, skip_path=settings.skip_path,
-                      forced_plan=settings.forced_plan)
+                      forced_plan=settings.forced_plan, stage=settings.stage)
     if settings.config.enabled:
         warn_about_other_caches(guider.model_options)
     original_options = guider.model_options

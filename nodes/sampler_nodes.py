@@ -4,6 +4,7 @@ from __future__ import annotations
 import nodes as comfy_nodes
 
 from ..adaptive_core import AdaptiveConfig, AdaptiveTrace, SkipPath
+from ..adaptive_core.decision import ScheduleStage
 from .hooks import apply_adaptive_diffusion
 from .inputs import (
     ADAPTIVE_INPUTS,
@@ -24,19 +25,29 @@ ADAPTIVE_VALIDATED = (*ADAPTIVE_INPUTS, *ADAPTIVE_OPTIONAL_INPUTS)
 
 
 def _sample_with_trace(model, config: AdaptiveConfig, sample, skip_path: SkipPath | None = None,
-                       steps: int = 0) -> dict:
+                       steps: int = 0, stage: ScheduleStage | None = None) -> dict:
     """Run `sample(patched_model)` and return the node result with the run's trace and UI data."""
     if skip_path is not None and steps > 0:
         skip_path.check_length(steps)  # before sampling starts
     traces: list[AdaptiveTrace] = []
     patched = apply_adaptive_diffusion(model, config, on_trace=traces.append,
-                                       skip_path=skip_path.skip if skip_path is not None else None)
+                                       skip_path=skip_path.skip if skip_path is not None else None, stage=stage)
     (latent,) = sample(patched)
     trace = traces[-1] if traces else AdaptiveTrace(config, notes=["nothing was sampled"])
     ui = {"adaptive_mask": [trace.mask_bits()],
           "adaptive_summary": [trace.summary()],
           "adaptive_calls": [trace.model_calls, trace.cached_calls]}
     return {"ui": ui, "result": (latent, trace)}
+
+
+def schedule_stage(model, steps: int, sampler_name: str, scheduler: str, denoise: float, start: int,
+                   stage_steps: int) -> ScheduleStage:
+    """This node's share of the whole σ schedule, as the host's KSampler makes that schedule (the
+    other stage's node, sampling the rest of it, makes the same one)."""
+    import comfy.samplers
+    whole = comfy.samplers.KSampler(model, steps=steps, device="cpu", sampler=sampler_name, scheduler=scheduler,
+                                    denoise=denoise, model_options=model.model_options).sigmas
+    return ScheduleStage(tuple(float(s) for s in whole.tolist()), start, stage_steps)
 
 
 class AdaptiveKSampler:
@@ -91,11 +102,14 @@ class AdaptiveKSamplerAdvanced:
                denoise=1.0, skip_path=None, **adaptive):
         config = build_config(steps=steps, **adaptive)
         stage_steps = max(0, min(end_at_step, steps) - start_at_step)
+        stage = None
+        if config.speed_factor is not None and skip_path is None and 0 < stage_steps < steps:
+            stage = schedule_stage(model, steps, sampler_name, scheduler, denoise, start_at_step, stage_steps)
         return _sample_with_trace(model, config, lambda patched: comfy_nodes.common_ksampler(
             patched, noise_seed, steps, cfg, sampler_name, scheduler, positive, negative,
             latent_image, denoise=denoise, disable_noise=add_noise == "disable",
             start_step=start_at_step, last_step=end_at_step,
-            force_full_denoise=return_with_leftover_noise != "enable"), skip_path, stage_steps)
+            force_full_denoise=return_with_leftover_noise != "enable"), skip_path, stage_steps, stage)
 
 
 class AdaptiveDiffusionPatch:

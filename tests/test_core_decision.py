@@ -322,7 +322,9 @@ def test_a_stochastic_sampler_gets_its_planned_skips_refused_and_a_note():
     assert sum(smooth) == 10 and not notes  # 20 steps at 2x: every planned skip taken
     fresh, notes = run_with_fresh_noise(config, fresh=True)
     assert not any(fresh)  # the same plan, every skip refused: the picture is KSampler's
-    assert len(notes) == 1 and notes[0].startswith("10 planned skips refused") and "SDE" in notes[0]
+    # every skip refused, and the ones moved to later steps refused again
+    assert len(notes) == 1 and int(notes[0].split()[0]) >= 10 and "planned skips refused" in notes[0], notes
+    assert "SDE" in notes[0]
 
 
 def test_the_reuse_plan_spends_reuses_first_and_skips_whole_steps_only_beyond_them():

@@ -45,11 +45,11 @@ def test_threshold_zero_says_skipping_was_off(comfy):
 
 
 def test_a_schedule_too_short_for_the_speed_says_so(comfy):
-    # 8 steps: 4 of warm-up and the last kept leave 3 to skip, where 3x asks for about 5.
+    # 8 steps: 4 of warm-up, the last kept and the normal schedule's long step before it leave 2
+    # to skip, where 3x asks for 6.
     _, trace = adaptive(comfy, fixture(), steps=8, threshold=0.01, speed="3x")
     found = head_matches(trace)
-    assert trace.summary() == (f"{found.group(0)}, less than the asked 3x: only 3 of 8 steps may be "
-                               "skipped (warm-up 4, last 1 kept)")
+    assert trace.summary() == f"{found.group(0)}, less than the asked 3x: room for only 2 of the 6 skips 3x asks for"
 
 
 def test_refused_skips_are_named_when_the_speed_falls_short(comfy):
