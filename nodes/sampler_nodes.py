@@ -80,8 +80,9 @@ class AdaptiveKSampler:
 
 class AdaptiveKSamplerAdvanced:
     DESCRIPTION = ("KSampler (Advanced) with AdaptiveDiffusion step skipping: start/end steps and "
-                   "leftover noise for base + refiner and two-stage video graphs. Warm-up and kept "
-                   "final steps count within this node's own steps.")
+                   "leftover noise for base + refiner and two-stage video graphs (Wan 2.2's two experts). "
+                   "With a speed, two of these nodes that split one schedule plan it as one, so the speed "
+                   "holds over the whole graph; the second model's first steps are computed.")
     RETURN_TYPES = AdaptiveKSampler.RETURN_TYPES
     RETURN_NAMES = AdaptiveKSampler.RETURN_NAMES
     OUTPUT_TOOLTIPS = AdaptiveKSampler.OUTPUT_TOOLTIPS
