@@ -20,6 +20,7 @@ import argparse
 import csv
 import math
 import statistics
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,8 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root; the rest: bench/common.py
 
 from reference.harness import Bench, BatchResult, prompts  # noqa: E402
-from bench.common import RESULTS, interpolate, mean_psnr  # noqa: E402
-from bench.all_samplers import code_version  # noqa: E402
+from bench.common import REPO, RESULTS, interpolate, mean_psnr  # noqa: E402
 
 # Adaptive KSampler as a newly placed node (speed replaced per run by --speeds).
 DEFAULTS = dict(threshold=0.01, max_skip_steps=4, warmup_steps=4, keep_last_steps=1, noise_reuse="quadratic",
@@ -162,6 +162,16 @@ def study(graphs: Graphs, row: Row, batch, speeds: list[str]) -> list[dict]:
                      "fewer_points": " ".join(f"{c:g}:{p:.1f}" for c, p in sorted(curve)),
                      "notes": trace_notes(run.traces)})
     return rows
+
+
+def code_version() -> str:
+    """The commit the pack's code is at, "+changes" when its code in the work tree differs from it.
+    (Not imported from bench/all_samplers.py: importing that script puts the repository before
+    ComfyUI on sys.path again, and `import nodes` would then find the pack's nodes/.)"""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    dirty = git("status", "--porcelain", "--", "adaptive_core", "nodes")
+    return (git("rev-parse", "--short", "HEAD") or "unknown") + ("+changes" if dirty else "")
 
 
 FIELDS = ("row", "graph", "sampler", "scheduler", "steps", "cfg", "speed", "full_calls", "calls", "achieved",
