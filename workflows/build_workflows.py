@@ -6,8 +6,9 @@ loads by drag and drop). The JSON files are the product; this script keeps them 
     python3 workflows/build_workflows.py --check  # exit 1 if a file differs from what it would write
 
 Deterministic (no clock, no randomness). Node types, input names and widget order are those of
-ComfyUI 0.3.75; tests/test_workflows.py checks every file against a live server's /object_info
-and loads it in the real frontend. Standard library only.
+ComfyUI 0.3.75 (the SDXL and Wan 2.1 graphs) or 0.33.0 (the graphs of 2026's models, whose settings
+come from 0.33.0's own templates); tests/test_workflows.py checks every file against a live server's
+/object_info and loads it in the real frontend. Standard library only.
 
 Layout of this file: the node types it knows (sockets, outputs, drawn size); the UI format (Node,
 Workflow); small pieces that add the recurring parts of a graph (loaders, prompts, samplers,
@@ -59,6 +60,18 @@ SHAPES: dict[str, tuple[list[tuple[str, str]], list[tuple[str, str]]]] = {
                          ("clip_vision_output", "CLIP_VISION_OUTPUT"), ("start_image", "IMAGE")],
                         [("positive", "CONDITIONING"), ("negative", "CONDITIONING"), ("latent", "LATENT")]),
     "ModelSamplingSD3": ([("model", "MODEL")], [("MODEL", "MODEL")]),
+    "ModelSamplingAuraFlow": ([("model", "MODEL")], [("MODEL", "MODEL")]),
+    "EmptySD3LatentImage": ([], [("LATENT", "LATENT")]),
+    "EmptyFlux2LatentImage": ([], [("LATENT", "LATENT")]),
+    "Flux2Scheduler": ([], [("SIGMAS", "SIGMAS")]),
+    "BasicScheduler": ([("model", "MODEL")], [("SIGMAS", "SIGMAS")]),
+    "FluxGuidance": ([("conditioning", "CONDITIONING")], [("CONDITIONING", "CONDITIONING")]),
+    "BasicGuider": ([("model", "MODEL"), ("conditioning", "CONDITIONING")], [("GUIDER", "GUIDER")]),
+    "KSamplerSelect": ([], [("SAMPLER", "SAMPLER")]),
+    "RandomNoise": ([], [("NOISE", "NOISE")]),
+    "SamplerCustomAdvanced": ([("noise", "NOISE"), ("guider", "GUIDER"), ("sampler", "SAMPLER"), ("sigmas", "SIGMAS"),
+                               ("latent_image", "LATENT")], [("output", "LATENT"), ("denoised_output", "LATENT")]),
+    "AdaptiveDiffusionPatch": ([("model", "MODEL"), ("skip_path", "SKIP_PATH")], [("MODEL", "MODEL")]),
     "KSampler": (SAMPLER_SOCKETS, [("LATENT", "LATENT")]),
     "AdaptiveKSampler": (SAMPLER_SOCKETS + [("skip_path", "SKIP_PATH")], [("LATENT", "LATENT"), ("trace", TRACE)]),
     "AdaptiveKSamplerAdvanced": (SAMPLER_SOCKETS + [("skip_path", "SKIP_PATH")],
@@ -80,7 +93,13 @@ SIZES: dict[str, tuple[float, float]] = {
     "KSampler": (340, 262), "AdaptiveKSampler": (340, 480), "AdaptiveKSamplerAdvanced": (360, 560),
     "AdaptiveSkipMaskPreview": (620, 460), "AdaptiveSkipStats": (620, 200), "VAEDecode": (210, 46),
     "SaveImage": (520, 600), "SaveAnimatedWEBP": (480, 520),
+    "ModelSamplingAuraFlow": (420, 58), "EmptySD3LatentImage": (420, 110), "EmptyFlux2LatentImage": (420, 110),
+    "Flux2Scheduler": (420, 106), "BasicScheduler": (420, 106), "FluxGuidance": (420, 58), "BasicGuider": (420, 46),
+    "KSamplerSelect": (420, 58), "RandomNoise": (420, 82), "SamplerCustomAdvanced": (340, 126),
+    "AdaptiveDiffusionPatch": (360, 300),
 }
+# Our samplers with the speed widget (the files of 2026's models set it) are one widget taller.
+SPEED_SIZES = {"AdaptiveKSampler": (340, 510), "AdaptiveKSamplerAdvanced": (400, 590)}
 # Widgets of the save nodes after the file name prefix: the animation at Wan's 16 fps, lossy, quality 90.
 SAVE_OPTIONS: dict[str, list] = {"SaveImage": [], "SaveAnimatedWEBP": [16.0, False, 90, "default"]}
 
@@ -118,14 +137,51 @@ CLIP_VISION_H = ModelFile("clip_vision_h.safetensors", "clip_vision",
                           f"{WAN_REPACK}/clip_vision/clip_vision_h.safetensors")
 START_IMAGE = "example.png"  # ships in every ComfyUI's input/ folder
 
+# The model files of ComfyUI 0.33.0's own templates for 2026's models (their names and links).
+WAN22_REPACK = f"{HF}/Comfy-Org/Wan_2.2_ComfyUI_Repackaged/resolve/main/split_files"
+WAN22_T2V_HIGH = ModelFile("wan2.2_t2v_high_noise_14B_fp8_scaled.safetensors", "diffusion_models",
+                           f"{WAN22_REPACK}/diffusion_models/wan2.2_t2v_high_noise_14B_fp8_scaled.safetensors")
+WAN22_T2V_LOW = ModelFile("wan2.2_t2v_low_noise_14B_fp8_scaled.safetensors", "diffusion_models",
+                          f"{WAN22_REPACK}/diffusion_models/wan2.2_t2v_low_noise_14B_fp8_scaled.safetensors")
+WAN22_I2V_HIGH = ModelFile("wan2.2_i2v_high_noise_14B_fp8_scaled.safetensors", "diffusion_models",
+                           f"{WAN22_REPACK}/diffusion_models/wan2.2_i2v_high_noise_14B_fp8_scaled.safetensors")
+WAN22_I2V_LOW = ModelFile("wan2.2_i2v_low_noise_14B_fp8_scaled.safetensors", "diffusion_models",
+                          f"{WAN22_REPACK}/diffusion_models/wan2.2_i2v_low_noise_14B_fp8_scaled.safetensors")
+WAN22_VAE = ModelFile("wan_2.1_vae.safetensors", "vae", f"{WAN22_REPACK}/vae/wan_2.1_vae.safetensors")
+QWEN_REPACK = f"{HF}/Comfy-Org/Qwen-Image_ComfyUI/resolve/main/split_files"
+QWEN_IMAGE = ModelFile("qwen_image_fp8_e4m3fn.safetensors", "diffusion_models",
+                       f"{QWEN_REPACK}/diffusion_models/qwen_image_fp8_e4m3fn.safetensors")
+QWEN_VL = ModelFile("qwen_2.5_vl_7b_fp8_scaled.safetensors", "text_encoders",
+                    f"{QWEN_REPACK}/text_encoders/qwen_2.5_vl_7b_fp8_scaled.safetensors")
+QWEN_VAE = ModelFile("qwen_image_vae.safetensors", "vae", f"{QWEN_REPACK}/vae/qwen_image_vae.safetensors")
+FLUX2_REPACK = f"{HF}/Comfy-Org/flux2-dev/resolve/main/split_files"
+FLUX2_DEV = ModelFile("flux2_dev_fp8mixed.safetensors", "diffusion_models",
+                      f"{FLUX2_REPACK}/diffusion_models/flux2_dev_fp8mixed.safetensors")
+FLUX2_MISTRAL = ModelFile("mistral_3_small_flux2_bf16.safetensors", "text_encoders",
+                          f"{FLUX2_REPACK}/text_encoders/mistral_3_small_flux2_bf16.safetensors")
+FLUX2_VAE = ModelFile("full_encoder_small_decoder.safetensors", "vae",
+                      f"{HF}/black-forest-labs/FLUX.2-small-decoder/resolve/main/full_encoder_small_decoder.safetensors")
+Z_IMAGE = ModelFile("z_image_bf16.safetensors", "diffusion_models",
+                    f"{HF}/Comfy-Org/z_image/resolve/main/split_files/diffusion_models/z_image_bf16.safetensors")
+Z_TURBO_REPACK = f"{HF}/Comfy-Org/z_image_turbo/resolve/main/split_files"
+QWEN3_4B = ModelFile("qwen_3_4b.safetensors", "text_encoders", f"{Z_TURBO_REPACK}/text_encoders/qwen_3_4b.safetensors")
+FLUX_AE = ModelFile("ae.safetensors", "vae", f"{Z_TURBO_REPACK}/vae/ae.safetensors")
+
 SEED = 20241122
 ADAPTIVE_DEFAULTS = {"threshold": 0.01, "max_skip_steps": 4, "warmup_steps": 4, "keep_last_steps": 1,
                      "noise_reuse": "linear", "per_sample": False}
 
 
+# The graphs of 2026's models ask for a speed (the input appended after the older files were saved,
+# which without it keep the paper's δ rule) and use the node's default noise reuse.
+SPEED = "2x"
+SPEED_DEFAULTS = {**ADAPTIVE_DEFAULTS, "noise_reuse": "quadratic", "speed": SPEED}
+
+
 def adaptive_widgets(**overrides: Any) -> list:
-    settings = {**ADAPTIVE_DEFAULTS, **overrides}
-    return [settings[name] for name in ADAPTIVE_DEFAULTS]
+    defaults = SPEED_DEFAULTS if "speed" in overrides else ADAPTIVE_DEFAULTS
+    settings = {**defaults, **overrides}
+    return [settings[name] for name in defaults]
 
 
 @dataclass(frozen=True)
@@ -150,6 +206,17 @@ class Sampling:
 SDXL_SAMPLING = Sampling(50, 7.0, "euler", "normal")
 WAN_SAMPLING = Sampling(30, 6.0, "uni_pc", "simple")
 WAN_VIDEO = [832, 480, 33, 1]  # width, height, frames (4k + 1), batch
+# From ComfyUI 0.33.0's templates (video_wan2_2_14B_t2v / _i2v without the 4-step LoRA, image_qwen_image
+# without the Lightning LoRA, image_z_image, image_flux2_text_to_image).
+WAN22_SAMPLING = Sampling(20, 3.5, "euler", "simple")
+WAN22_SWITCH = 10  # the low-noise expert takes over at this step
+WAN22_SHIFT = 5.0
+WAN22_VIDEO = [640, 640, 81, 1]  # 5 s at 16 fps
+QWEN_SAMPLING = Sampling(20, 4.0, "euler", "simple")
+QWEN_SHIFT = 3.1
+Z_IMAGE_SAMPLING = Sampling(25, 4.0, "res_multistep", "simple")
+Z_IMAGE_SHIFT = 3.0
+FLUX2_STEPS, FLUX2_SAMPLER, FLUX2_GUIDANCE = 20, "euler", 4.0
 
 
 def pack_version() -> str:
@@ -203,24 +270,24 @@ class Node:
     def output_slot(self, name: str) -> int:
         return next(slot for slot, entry in enumerate(self.outputs) if entry["name"] == name)
 
-    def properties(self, version: str, pack: str) -> dict:
+    def properties(self, version: str, pack: str, core_version: str) -> dict:
         if self.type in FRONTEND_ONLY:
             return {"text": ""}
         properties = {"cnr_id": pack if self.type in OUR_NODES else "comfy-core",
-                      "ver": version if self.type in OUR_NODES else HOST_VERSION,
+                      "ver": version if self.type in OUR_NODES else core_version,
                       "Node name for S&R": self.type}
         if self.models:
             properties["models"] = [{"name": name, "url": url, "directory": folder}
                                     for name, folder, url in self.models]
         return properties
 
-    def to_json(self, order: int, version: str, pack: str) -> dict:
+    def to_json(self, order: int, version: str, pack: str, core_version: str) -> dict:
         data: dict[str, Any] = {"id": self.id, "type": self.type, "pos": list(self.pos), "size": list(self.size),
                                 "flags": {}, "order": order, "mode": 0, "inputs": self.inputs,
                                 "outputs": self.outputs}
         if self.title:
             data["title"] = self.title
-        data["properties"] = self.properties(version, pack)
+        data["properties"] = self.properties(version, pack, core_version)
         data["widgets_values"] = self.widgets
         if self.colors:
             data["color"], data["bgcolor"] = self.colors
@@ -231,8 +298,9 @@ class Workflow:
     """Nodes, links and groups, written out in the frontend's UI format (version 0.4). Node, link and
     group ids follow the order of the calls, so a graph's pieces must keep theirs."""
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, core_version: str = HOST_VERSION):
         self.name = name
+        self.core_version = core_version  # the ComfyUI whose core nodes the graph uses (properties.ver)
         self.nodes: list[Node] = []
         self.links: list[list] = []
         self.groups: list[dict] = []
@@ -295,7 +363,7 @@ class Workflow:
             "revision": 0,
             "last_node_id": len(self.nodes),
             "last_link_id": len(self.links),
-            "nodes": [node.to_json(order[node.id], version, pack) for node in self.nodes],
+            "nodes": [node.to_json(order[node.id], version, pack, self.core_version) for node in self.nodes],
             "links": self.links,
             "groups": self.groups,
             "config": {},
@@ -373,21 +441,23 @@ def int_input(wf: Workflow, at: tuple[float, float], value: int, title: str) -> 
 
 
 def sampler(wf: Workflow, node_type: str, at: tuple[float, float], widgets: list, inputs: SamplerInputs,
-            title: str | None = None) -> Node:
+            title: str | None = None, size: tuple[float, float] | None = None) -> Node:
     colors = BLUE if node_type in OUR_NODES else None  # ours stand out from the core samplers
-    return wf.wire(wf.add(node_type, at, widgets, title=title, colors=colors), **inputs._asdict())
+    return wf.wire(wf.add(node_type, at, widgets, title=title, colors=colors, size=size), **inputs._asdict())
 
 
 def adaptive_ksampler(wf: Workflow, at: tuple[float, float], sampling: Sampling, inputs: SamplerInputs,
                       **adaptive: Any) -> Node:
-    return sampler(wf, "AdaptiveKSampler", at, sampling.ksampler() + adaptive_widgets(**adaptive), inputs)
+    return sampler(wf, "AdaptiveKSampler", at, sampling.ksampler() + adaptive_widgets(**adaptive), inputs,
+                   size=SPEED_SIZES["AdaptiveKSampler"] if "speed" in adaptive else None)
 
 
 def adaptive_stage(wf: Workflow, at: tuple[float, float], sampling: Sampling, steps: tuple[int, int],
-                   inputs: SamplerInputs, title: str) -> Node:
+                   inputs: SamplerInputs, title: str, **adaptive: Any) -> Node:
     """Adaptive KSampler (Advanced) for the steps start → end of a multi-stage graph."""
-    widgets = sampling.advanced(*steps) + adaptive_widgets()
-    return sampler(wf, "AdaptiveKSamplerAdvanced", at, widgets, inputs, title=title)
+    widgets = sampling.advanced(*steps) + adaptive_widgets(**adaptive)
+    return sampler(wf, "AdaptiveKSamplerAdvanced", at, widgets, inputs, title=title,
+                   size=SPEED_SIZES["AdaptiveKSamplerAdvanced"] if "speed" in adaptive else None)
 
 
 def decode_and_save(wf: Workflow, sampler_node: Node, vae: Port, prefix: str, save_type: str = "SaveImage",
@@ -441,6 +511,16 @@ The ComfyUI log prints one line per run, e.g.
 
 VERSION_TEXT = f"""\
 Tested with ComfyUI {NEWEST_VERSION} (frontend 1.49) and ComfyUI {HOST_VERSION} (frontend 1.32)."""
+NEWEST_ONLY_TEXT = f"""\
+Validated on ComfyUI {NEWEST_VERSION} (frontend 1.49), with the settings of its own template for this
+model. ComfyUI {HOST_VERSION} has the same nodes and accepts the workflow too."""
+
+SPEED_TEXT = f"""\
+Speed: the Adaptive nodes here are set to speed {SPEED}, about half the model calls. The skips are
+planned from the sampler's σ schedule where they cost the picture least; a skip whose predicted error
+is too large is refused (moved to a later step). With a speed, δ only switches skipping on;
+1.75x is closer to full steps, 2.5x / 3x for drafts; "threshold (δ)" = the paper's rule alone.
+Skip Stats and the node's summary say how many calls ran."""
 
 MODELS_HEADING = "Model files (when one is missing, ComfyUI lists it with its download link as the workflow opens):"
 
@@ -470,10 +550,14 @@ class ReadMe:
     saved: str  # where the result goes
     renames: str  # what newer ComfyUI calls or files differently
     height: float = 760
+    newest_only: bool = False  # a 2026 model: speed 2x, validated on NEWEST_VERSION only
 
     def text(self, models: list[ModelFile]) -> str:
+        settings = f"{prose(SPEED_TEXT)}\n\n{prose(SETTINGS_TEXT)}" if self.newest_only else prose(SETTINGS_TEXT)
+        versions = NEWEST_ONLY_TEXT if self.newest_only else VERSION_TEXT
+        renames = f"\n{prose(self.renames)}" if self.renames else ""
         return (f"{self.title}\n\n{prose(self.intro)}\n\n{MODELS_HEADING}\n{model_lines(models)}\n\n"
-                f"{prose(self.saved)}\n\n{prose(SETTINGS_TEXT)}\n\n{prose(VERSION_TEXT)}\n{prose(self.renames)}")
+                f"{prose(self.saved)}\n\n{settings}\n\n{prose(versions)}{renames}")
 
 
 SDXL_RENAMES = f"""\
@@ -618,6 +702,213 @@ def wan21_i2v(wf: Workflow) -> None:
                     "SaveAnimatedWEBP")
 
 
+# --- the graphs of 2026's models (ComfyUI 0.33.0's templates' settings, speed 2x) ---------------
+
+NEWEST_RENAMES = ""
+
+
+def flow_models(wf: Workflow, unet: ModelFile, text_encoder: ModelFile, clip_type: str, vae_file: ModelFile,
+                sampling_type: str, shift: float) -> Models:
+    """A diffusion model through its ModelSampling node (the template's shift), text encoder and VAE, at x = 0."""
+    model = load(wf, "UNETLoader", unet, (0, 0), "default")
+    clip = load(wf, "CLIPLoader", text_encoder, (0, 130), clip_type, "default")
+    vae = load(wf, "VAELoader", vae_file, (0, 290))
+    sampling = wf.wire(wf.add(sampling_type, (0, 400), [shift]), model=model.out("MODEL"))
+    return Models([model, clip, vae, sampling], sampling.out("MODEL"), clip.out("CLIP"), vae.out("VAE"))
+
+
+@dataclass
+class Experts:
+    """Wan 2.2 14B's two experts (each through ModelSamplingSD3), its text encoder and VAE, at x = 0."""
+    nodes: list[Node]
+    high: Port
+    low: Port
+    clip: Port
+    vae: Port
+
+
+def wan22_experts(wf: Workflow, high_file: ModelFile, low_file: ModelFile) -> Experts:
+    high = load(wf, "UNETLoader", high_file, (0, 0), "default", title="Load Diffusion Model (high noise)")
+    low = load(wf, "UNETLoader", low_file, (0, 130), "default", title="Load Diffusion Model (low noise)")
+    clip = load(wf, "CLIPLoader", UMT5, (0, 260), "wan", "default")
+    vae = load(wf, "VAELoader", WAN22_VAE, (0, 420))
+    high_shift = wf.wire(wf.add("ModelSamplingSD3", (0, 530), [WAN22_SHIFT], title="ModelSamplingSD3 (high noise)"),
+                         model=high.out("MODEL"))
+    low_shift = wf.wire(wf.add("ModelSamplingSD3", (0, 640), [WAN22_SHIFT], title="ModelSamplingSD3 (low noise)"),
+                        model=low.out("MODEL"))
+    return Experts([high, low, clip, vae, high_shift, low_shift], high_shift.out("MODEL"), low_shift.out("MODEL"),
+                   clip.out("CLIP"), vae.out("VAE"))
+
+
+def wan22_stages(wf: Workflow, experts: Experts, positive: Port, negative: Port, latent: Port, at_y: float,
+                 prefix: str) -> None:
+    """The two experts' Adaptive KSampler (Advanced) nodes over one 20-step schedule (steps and switch from
+    two Int nodes), side by side, then decode, save and the skip mask of both."""
+    steps = int_input(wf, (480, at_y), WAN22_SAMPLING.steps, "Steps (both experts)")
+    switch = int_input(wf, (480, at_y + 130), WAN22_SWITCH, "Low-noise expert starts at step")
+    wf.group("Schedule", [steps, switch], GROUP_PURPLE)
+    high = adaptive_stage(wf, (960, 0), WAN22_SAMPLING, (0, WAN22_SWITCH),
+                          SamplerInputs(experts.high, positive, negative, latent),
+                          "Adaptive KSampler (Advanced): high-noise expert", speed=SPEED)
+    low = adaptive_stage(wf, (high.right(), 0), WAN22_SAMPLING, (WAN22_SWITCH, 10000),
+                         SamplerInputs(experts.low, positive, negative, high.out("LATENT")),
+                         "Adaptive KSampler (Advanced): low-noise expert", speed=SPEED)
+    outputs = decode_and_save(wf, low, experts.vae, prefix, "SaveAnimatedWEBP")
+    views = trace_views(wf, [high, low], (outputs[-1].right(), 0), "high noise, low noise")
+    wf.group(f"AdaptiveDiffusion {SPEED}: both experts planned as one schedule, the animation, skip masks",
+             [high, low, *outputs, *views], GROUP_GREEN)
+    wf.wire(high, steps=steps.out("INT"), end_at_step=switch.out("INT"))
+    wf.wire(low, steps=steps.out("INT"), start_at_step=switch.out("INT"))
+
+
+WAN22_PLAN = f"""\
+Wan 2.2 14B splits the schedule between two experts: the high-noise model computes steps 0-{WAN22_SWITCH}
+and returns its latent with the leftover noise, the low-noise model continues from step {WAN22_SWITCH} to
+{WAN22_SAMPLING.steps} without adding noise. Both are Adaptive KSampler (Advanced) nodes at speed {SPEED}:
+two such nodes over one schedule plan it as one, so the pair makes about half of the
+{WAN22_SAMPLING.steps} calls in all (not {SPEED} of each half separately); the low-noise expert's first
+steps and the step before the switch are always computed. Steps and the switch come from the two Int
+nodes, so both nodes always share them. Settings of ComfyUI {NEWEST_VERSION}'s template without its
+4-step LoRA: {WAN22_SAMPLING.steps} steps, {WAN22_SAMPLING.sampler} / {WAN22_SAMPLING.scheduler},
+cfg {WAN22_SAMPLING.cfg}, ModelSamplingSD3 shift {WAN22_SHIFT:g} on both experts,
+{WAN22_VIDEO[0]}×{WAN22_VIDEO[1]}, {WAN22_VIDEO[2]} frames (5 s at 16 fps). The fp8 models need a
+24 GB GPU or more."""
+
+WAN22_T2V_README = ReadMe(
+    "Wan 2.2 14B text-to-video: two experts, Adaptive KSampler (Advanced) at speed 2x",
+    WAN22_PLAN + "\nThe video latent comes from the core EmptyHunyuanLatentVideo node (length 4k + 1 frames).",
+    "The video is saved as an animated WEBP: AdaptiveDiffusion/wan22_t2v_*. (The template saves mp4 "
+    "with Create Video + Save Video; both work.)", NEWEST_RENAMES, height=900, newest_only=True)
+
+WAN22_T2V_PROMPT = Prompt("a red fox trotting through fresh snow in a pine forest, soft morning light, the camera "
+                          "tracks alongside, cinematic", WAN_NEGATIVE, 150)
+
+
+def wan22_t2v(wf: Workflow) -> None:
+    experts = wan22_experts(wf, WAN22_T2V_HIGH, WAN22_T2V_LOW)
+    wf.group("Models: the two experts, text encoder, VAE", experts.nodes, GROUP_BLUE)
+    prompts = encode(wf, experts.clip, WAN22_T2V_PROMPT, (480, 0))
+    latent = wf.add("EmptyHunyuanLatentVideo", (480, 440), WAN22_VIDEO,
+                    title="Empty video latent (EmptyHunyuanLatentVideo)")
+    wf.group("Prompt and video size", [*prompts.nodes, latent], GROUP_PURPLE)
+    wan22_stages(wf, experts, prompts.positive, prompts.negative, latent.out("LATENT"), 680,
+                 "AdaptiveDiffusion/wan22_t2v")
+
+
+WAN22_I2V_README = ReadMe(
+    "Wan 2.2 14B image-to-video: two experts, Adaptive KSampler (Advanced) at speed 2x",
+    WAN22_PLAN + "\nLoad Image starts with example.png, which ships in ComfyUI/input/; upload your own start\n"
+    "image there. WanImageToVideo turns it and the prompts into the conditioning and the video latent\n"
+    "(Wan 2.2 needs no CLIP Vision).",
+    "The video is saved as an animated WEBP: AdaptiveDiffusion/wan22_i2v_*. (The template saves mp4 "
+    "with Create Video + Save Video; both work.)", NEWEST_RENAMES, height=940, newest_only=True)
+
+
+def wan22_i2v(wf: Workflow) -> None:
+    experts = wan22_experts(wf, WAN22_I2V_HIGH, WAN22_I2V_LOW)
+    wf.group("Models: the two experts, text encoder, VAE", experts.nodes, GROUP_BLUE)
+    image = wf.add("LoadImage", (0, 830), [START_IMAGE, "image"], title="Start image")
+    wf.group("Start image", [image], GROUP_BROWN)
+    prompts = encode(wf, experts.clip, WAN_I2V_PROMPT, (480, 0))
+    to_video = wf.wire(wf.add("WanImageToVideo", (480, 440), WAN22_VIDEO), positive=prompts.positive,
+                       negative=prompts.negative, vae=experts.vae, start_image=image.out("IMAGE"))
+    wf.group("Prompt and video size", [*prompts.nodes, to_video], GROUP_PURPLE)
+    wan22_stages(wf, experts, to_video.out("positive"), to_video.out("negative"), to_video.out("latent"), 760,
+                 "AdaptiveDiffusion/wan22_i2v")
+
+
+QWEN_PROMPT = Prompt('a rain-washed neon street in Hong Kong in the afternoon, shop signs reading "AdaptiveDiffusion" '
+                     'and "快一倍" glow in pink and blue, reflections on the pavement, cinematic photograph', "", 120)
+
+QWEN_README = ReadMe(
+    "Qwen-Image text-to-image with the Adaptive KSampler at speed 2x",
+    f"Settings of ComfyUI {NEWEST_VERSION}'s Qwen-Image template without its Lightning LoRA:\n"
+    f"{QWEN_SAMPLING.steps} steps, {QWEN_SAMPLING.sampler} / {QWEN_SAMPLING.scheduler}, cfg {QWEN_SAMPLING.cfg:g},\n"
+    f"ModelSamplingAuraFlow shift {QWEN_SHIFT}, 1328×1328 (EmptySD3LatentImage), an empty negative prompt.\n"
+    "At speed 2x the Adaptive KSampler makes about 10 of the 20 model calls. Qwen-Image renders text\n"
+    "in the picture well; the fp8 model needs a 24 GB GPU or more.",
+    "The image is saved as AdaptiveDiffusion/qwen_image_*.", NEWEST_RENAMES, newest_only=True)
+
+
+def single_sampler_image(wf: Workflow, models: Models, prompt: Prompt, latent_type: str, size: list,
+                         sampling: Sampling, prefix: str) -> None:
+    """The text-to-image layout of one Adaptive KSampler: models at x = 0, prompt and size, sampler, output."""
+    wf.group("Models", models.nodes, GROUP_BLUE)
+    prompts = encode(wf, models.clip, prompt, (480, 0))
+    latent = wf.add(latent_type, (480, 440), size)
+    wf.group("Prompt and image size", [*prompts.nodes, latent], GROUP_PURPLE)
+    inputs = SamplerInputs(models.model, prompts.positive, prompts.negative, latent.out("LATENT"))
+    adaptive = adaptive_ksampler(wf, (960, 0), sampling, inputs, speed=SPEED)
+    adaptive_output(wf, adaptive, models.vae, prefix,
+                    f"AdaptiveDiffusion {SPEED}: Adaptive KSampler, its skip mask and stats")
+
+
+def qwen_image(wf: Workflow) -> None:
+    models = flow_models(wf, QWEN_IMAGE, QWEN_VL, "qwen_image", QWEN_VAE, "ModelSamplingAuraFlow", QWEN_SHIFT)
+    single_sampler_image(wf, models, QWEN_PROMPT, "EmptySD3LatentImage", [1328, 1328, 1], QWEN_SAMPLING,
+                         "AdaptiveDiffusion/qwen_image")
+
+
+Z_IMAGE_PROMPT = Prompt("a fashion photograph in a surreal meadow of pale blue plants under a clear sky, low angle, "
+                        "a model in a flowing white dress walks through them, soft daylight", "", 120)
+
+Z_IMAGE_README = ReadMe(
+    "Z-Image text-to-image with the Adaptive KSampler at speed 2x",
+    f"Settings of ComfyUI {NEWEST_VERSION}'s Z-Image (base) template: {Z_IMAGE_SAMPLING.steps} steps,\n"
+    f"{Z_IMAGE_SAMPLING.sampler} / {Z_IMAGE_SAMPLING.scheduler}, cfg {Z_IMAGE_SAMPLING.cfg:g}, ModelSamplingAuraFlow\n"
+    f"shift {Z_IMAGE_SHIFT:g}, 1024×1024 (EmptySD3LatentImage), an empty negative prompt. At speed 2x the\n"
+    "Adaptive KSampler makes about 13 of the 25 model calls. Z-Image-Turbo (8 steps, cfg 1) runs too,\n"
+    "with z_image_turbo_bf16.safetensors in Load Diffusion Model, 8 steps and cfg 1: 8 steps leave room\n"
+    "for about 2 skips, and the node's summary says so.",
+    "The image is saved as AdaptiveDiffusion/z_image_*.", NEWEST_RENAMES, newest_only=True)
+
+
+def z_image(wf: Workflow) -> None:
+    models = flow_models(wf, Z_IMAGE, QWEN3_4B, "lumina2", FLUX_AE, "ModelSamplingAuraFlow", Z_IMAGE_SHIFT)
+    single_sampler_image(wf, models, Z_IMAGE_PROMPT, "EmptySD3LatentImage", [1024, 1024, 1], Z_IMAGE_SAMPLING,
+                         "AdaptiveDiffusion/z_image")
+
+
+FLUX2_PROMPT = "high fashion street photograph, vintage couture, neo-brutalist architecture, pastel paint, soft light"
+
+FLUX2_README = ReadMe(
+    "Flux.2 Dev text-to-image: AdaptiveDiffusion (model patch) into SamplerCustomAdvanced, speed 2x",
+    f"The graph of ComfyUI {NEWEST_VERSION}'s Flux.2 Dev template without its Turbo LoRA: Random Noise,\n"
+    f"Basic Guider with Flux Guidance {FLUX2_GUIDANCE:g}, KSamplerSelect {FLUX2_SAMPLER}, Flux2Scheduler\n"
+    f"({FLUX2_STEPS} steps at 1024×1024), EmptyFlux2LatentImage, SamplerCustomAdvanced. The\n"
+    "AdaptiveDiffusion (model patch) node sits between Load Diffusion Model and the guider: any sampler\n"
+    "node that takes a MODEL gets the skipping. At speed 2x the sampler makes about 10 of the 20 model\n"
+    "calls; its node shows the live skip mask and the run's summary (the log has it too). Keep the\n"
+    "Flux2Scheduler's width and height equal to the latent's.",
+    "The image is saved as AdaptiveDiffusion/flux2_dev_*.", NEWEST_RENAMES, height=820, newest_only=True)
+
+
+def flux2_dev(wf: Workflow) -> None:
+    unet = load(wf, "UNETLoader", FLUX2_DEV, (0, 0), "default")
+    clip = load(wf, "CLIPLoader", FLUX2_MISTRAL, (0, 130), "flux2", "default")
+    vae = load(wf, "VAELoader", FLUX2_VAE, (0, 290))
+    wf.group("Models", [unet, clip, vae], GROUP_BLUE)
+    patch = wf.wire(wf.add("AdaptiveDiffusionPatch", (0, 480), adaptive_widgets(speed=SPEED), colors=BLUE),
+                    model=unet.out("MODEL"))
+    wf.group(f"AdaptiveDiffusion {SPEED} on the model", [patch], GROUP_GREEN)
+    positive = wf.wire(wf.add("CLIPTextEncode", (480, 0), [FLUX2_PROMPT], title="Positive prompt", colors=GREEN),
+                       clip=clip.out("CLIP"))
+    guidance = wf.wire(wf.add("FluxGuidance", (480, 230), [FLUX2_GUIDANCE]), conditioning=positive.out("CONDITIONING"))
+    guider = wf.wire(wf.add("BasicGuider", (480, 330)), model=patch.out("MODEL"),
+                     conditioning=guidance.out("CONDITIONING"))
+    wf.group("Prompt and guider", [positive, guidance, guider], GROUP_PURPLE)
+    noise = wf.add("RandomNoise", (960, 0), [SEED, "fixed"])
+    select = wf.add("KSamplerSelect", (960, 130), [FLUX2_SAMPLER])
+    sigmas = wf.add("Flux2Scheduler", (960, 230), [FLUX2_STEPS, 1024, 1024])
+    latent = wf.add("EmptyFlux2LatentImage", (960, 380), [1024, 1024, 1])
+    wf.group("Noise, sampler, schedule, size", [noise, select, sigmas, latent], GROUP_BROWN)
+    custom = wf.wire(wf.add("SamplerCustomAdvanced", (1420, 0)), noise=noise.out("NOISE"), guider=guider.out("GUIDER"),
+                     sampler=select.out("SAMPLER"), sigmas=sigmas.out("SIGMAS"), latent_image=latent.out("LATENT"))
+    decode = wf.wire(wf.add("VAEDecode", (1420, 200)), samples=custom.out("output"), vae=vae.out("VAE"))
+    save = wf.wire(wf.add("SaveImage", (custom.right(), 0), ["AdaptiveDiffusion/flux2_dev"]), images=decode.out("IMAGE"))
+    wf.group("Sample (live skip mask on the node), decode, save", [custom, decode, save], GROUP_GREEN)
+
+
 @dataclass(frozen=True)
 class Graph:
     name: str  # the file name without .json; it also derives the workflow's id
@@ -625,7 +916,7 @@ class Graph:
     build: Callable[[Workflow], None]
 
     def workflow(self) -> Workflow:
-        wf = Workflow(self.name)
+        wf = Workflow(self.name, NEWEST_VERSION if self.readme.newest_only else HOST_VERSION)
         # The Note is node 1 (it comes first in the file and on the canvas, top left); its text
         # needs the model files, known once the graph is built.
         note = wf.add("Note", (-560, -80), size=(520, self.readme.height), title="Read me: models and settings",
@@ -640,6 +931,11 @@ GRAPHS = (
     Graph("sdxl_adaptive_base_refiner", SDXL_BASE_REFINER_README, sdxl_base_refiner),
     Graph("wan21_adaptive_t2v", WAN21_T2V_README, wan21_t2v),
     Graph("wan21_adaptive_i2v", WAN21_I2V_README, wan21_i2v),
+    Graph("wan22_adaptive_t2v", WAN22_T2V_README, wan22_t2v),
+    Graph("wan22_adaptive_i2v", WAN22_I2V_README, wan22_i2v),
+    Graph("qwen_image_adaptive", QWEN_README, qwen_image),
+    Graph("flux2_dev_adaptive_patch", FLUX2_README, flux2_dev),
+    Graph("z_image_adaptive", Z_IMAGE_README, z_image),
 )
 
 
