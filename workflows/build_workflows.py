@@ -902,9 +902,9 @@ def flux2_dev(wf: Workflow) -> None:
     sigmas = wf.add("Flux2Scheduler", (960, 230), [FLUX2_STEPS, 1024, 1024])
     latent = wf.add("EmptyFlux2LatentImage", (960, 380), [1024, 1024, 1])
     wf.group("Noise, sampler, schedule, size", [noise, select, sigmas, latent], GROUP_BROWN)
-    custom = wf.wire(wf.add("SamplerCustomAdvanced", (1420, 0)), noise=noise.out("NOISE"), guider=guider.out("GUIDER"),
+    custom = wf.wire(wf.add("SamplerCustomAdvanced", (1460, 0)), noise=noise.out("NOISE"), guider=guider.out("GUIDER"),
                      sampler=select.out("SAMPLER"), sigmas=sigmas.out("SIGMAS"), latent_image=latent.out("LATENT"))
-    decode = wf.wire(wf.add("VAEDecode", (1420, 200)), samples=custom.out("output"), vae=vae.out("VAE"))
+    decode = wf.wire(wf.add("VAEDecode", (1460, 200)), samples=custom.out("output"), vae=vae.out("VAE"))
     save = wf.wire(wf.add("SaveImage", (custom.right(), 0), ["AdaptiveDiffusion/flux2_dev"]), images=decode.out("IMAGE"))
     wf.group("Sample (live skip mask on the node), decode, save", [custom, decode, save], GROUP_GREEN)
 
