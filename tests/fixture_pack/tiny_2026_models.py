@@ -136,13 +136,34 @@ def smooth_in_sigma(model: torch.nn.Module, keep: int = 4) -> list[str]:
     return [name for name, _ in layers]
 
 
+def _params_class(kind: str):
+    """The host's parameter dataclass for families built from one (None for the others)."""
+    import importlib
+    module, name = {"flux2": ("comfy.ldm.flux.model", "FluxParams"),
+                    "chroma": ("comfy.ldm.chroma.model", "ChromaParams"),
+                    "hunyuan_video15": ("comfy.ldm.hunyuan_video.model", "HunyuanVideoParams")}.get(kind, (None, None))
+    return getattr(importlib.import_module(module), name) if module else None
+
+
+def host_config(kind: str) -> dict:
+    """The tiny config, less the fields this host's parameter dataclass does not have yet (0.3.75's
+    FluxParams has no txt_ids_dims, its HunyuanVideoParams no meanflow_sum)."""
+    import dataclasses
+    config = _unet_config(kind)
+    params = _params_class(kind)
+    if params is None:
+        return config
+    known = {field.name for field in dataclasses.fields(params)} | {"image_model"}
+    return {key: value for key, value in config.items() if key in known}
+
+
 def build(kind: str, seed: int = 0, scale: float = 0.05, smooth: bool = True) -> comfy.model_patcher.ModelPatcher:
     """A ModelPatcher around the family's real ComfyUI model with seeded random weights.
 
     Matrices ~ N(0, scale²); 1-D weights (norm gains) ~ 1 + N(0, 0.1²); biases ~ N(0, 0.1²).
     """
     config_class = getattr(comfy.supported_models, FAMILIES[kind][0])
-    model = config_class(_unet_config(kind)).get_model({})
+    model = config_class(host_config(kind)).get_model({})
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, parameter in model.named_parameters():
@@ -190,6 +211,6 @@ def conditioning(kind: str, seed: int, tokens: int = 7) -> list:
     extra = {}
     if kind == "ltxv":  # its forward requires the text encoder's attention mask
         extra["attention_mask"] = torch.ones(1, tokens, dtype=torch.long)
-    if kind == "hunyuan_video15":  # encode_adm reads it even when the model has no vector input
+    if kind in ("hunyuan_video15", "flux2", "chroma"):  # encode_adm reads it (Flux's on 0.3.75) even without a vector input
         extra["pooled_output"] = torch.randn(1, TEXT_DIM, generator=generator)
     return [[torch.randn(1, tokens, TEXT_DIM, generator=generator), extra]]
