@@ -11,7 +11,7 @@ from typing import Callable, Hashable, Sequence
 
 import torch
 
-from .noise_cache import CacheKey, NoiseCache, implied_noise
+from .noise_cache import CacheKey, NoiseCache
 
 RowsCompute = Callable[[list[int]], torch.Tensor]  # computes the given rows of the batched call
 
@@ -97,10 +97,10 @@ class CallRouter:
 
     def store(self, evaluation: int, x: torch.Tensor, out: torch.Tensor, sigma: torch.Tensor,
               keys: Sequence[CacheKey], computed: list[int]) -> None:
-        """File ε of the computed rows, one tensor operation for the whole call."""
+        """File the computed rows' ε (or x̂0), one tensor operation for the whole call."""
         rows = x.shape[0] // len(keys)
         sigma = sigma_per_row(sigma, x.shape[0])
-        eps = implied_noise(x, out, sigma)  # ε = 0 where σ = 0: never read (final steps compute)
+        eps = self.cache.value_of(x, out, sigma)  # ε = 0 where σ = 0: never read (final steps compute)
         whole = len(computed) == rows
         picked = None if whole else torch.tensor(computed, device=x.device)
         for chunk, key in enumerate(keys):

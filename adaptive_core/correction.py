@@ -192,11 +192,15 @@ class SkipCorrection:
     # on the device: of those, how many stepped with past x̂0s or noises besides the newest (DPM++ 2M,
     # res_multistep, UniPC, DEIS, iPNDM, LMS; not Euler or DDIM)
     past_value_rows: torch.Tensor | None = None
+    # Before the sampler's rhythm is known an evaluation's step is told by the callback after it:
+    # the last (evaluation, x, x̂0), recorded once that callback names its step (place_warmup).
+    unplaced: tuple[int, torch.Tensor, torch.Tensor] | None = None
 
     def reset(self) -> None:
         self.points.clear()
         self.handed.clear()
         self.skipped = None
+        self.unplaced = None
         self.corrected_rows = None
         self.past_value_rows = None
 
@@ -224,6 +228,19 @@ class SkipCorrection:
         self.skipped = SkippedStep(step, skipped_rows, handed, self._history(step)) if skipped_rows else None
         self._remember(step, handed)
         return out
+
+    def hold_warmup(self, evaluation: int, x: torch.Tensor, denoised: torch.Tensor) -> None:
+        """A warm-up evaluation whose step its callback will name: float32 copies, since the sampler
+        may update x in place before then."""
+        channels = denoised.shape[1]
+        self.unplaced = (evaluation, x[:, :channels].to(torch.float32, copy=True), denoised.to(torch.float32, copy=True))
+
+    def place_warmup(self, latest_evaluation: int, step: int, sigmas: Sequence[float]) -> None:
+        """The callback named `step`: the held evaluation, if it is the latest, was that step's first
+        (the first skips' fitted steps reach back into the warm-up)."""
+        unplaced, self.unplaced = self.unplaced, None
+        if unplaced is not None and unplaced[0] == latest_evaluation and 0 <= step < len(sigmas) - 1:
+            self.record_warmup(step, unplaced[1], unplaced[2], sigmas[step])
 
     def record_warmup(self, step: int, x: torch.Tensor, denoised: torch.Tensor, sigma: float) -> None:
         """What a warm-up step the pack could not place until its callback was handed (float32 copies of

@@ -17,9 +17,16 @@ from .correction import SkipCorrection
 from .decision import (SWITCH_WARMUP, ScheduleStage, cheapest_skips, paper_skip, reuse_plan, reused_by_long_step, skip_budget,
                        speed_plan)
 from .host_read import HostRead
-from .noise_cache import SAME_SIGMA_RTOL, NoiseCache, prediction_gap
+from .noise_cache import SAME_SIGMA_RTOL, NoiseCache, Prediction, prediction_gap
 from .step_clock import StepClock
 from .trace import RunOutcome
+
+
+# The x̂0 estimate's bound is this many times error_tolerance. Measured with bench/stochastic.py
+# (euler_ancestral, er_sde, sa_solver on the ε and flow reference models, 25-30 steps, 2x): at 1x
+# most skips were refused (27 of 30 calls); at 3x, 12-15 calls on the ε model, 12-19 on the flow
+# model, 3 of 6 rows above no refusals at all (10x and up: no skip refused), 3 below.
+DENOISED_TOLERANCE_SCALE = 3.0
 
 
 class DecisionState:
@@ -158,7 +165,7 @@ class DecisionState:
             self.kept_for_long_step.add(k)
             return None
         read = HostRead()
-        allowed = read.add(self._prediction_gaps(k, len(planned)) <= self.config.error_tolerance)
+        allowed = read.add(self._prediction_gaps(k, len(planned)) <= self._tolerance())
         past = None if self.correction is None else self.correction.past_value_rows
         ask_past = before_long_step and self.past_values is None and past is not None
         if ask_past:  # whether the sampler steps with past values: read with this decision, once a run
@@ -181,6 +188,12 @@ class DecisionState:
                 self.refused_by_column[column] += 1
                 self._replace_refused(column, k, tail)
         return skip
+
+    def _tolerance(self) -> float:
+        """The error estimate's bound: relative to |ε|, or to |x̂0| when x̂0 is extrapolated (a
+        sampler that adds noise every step), which moves more between steps at high noise."""
+        scale = DENOISED_TOLERANCE_SCALE if self.cache.prediction is Prediction.DENOISED else 1.0
+        return self.config.error_tolerance * scale
 
     def _column_plans(self) -> list[list[bool]]:
         columns = self.rows if self.per_sample else 1
@@ -297,7 +310,7 @@ class DecisionState:
         sigma = self.sigmas[k + 1] if self.reuse_slot is not None else self.sigmas[k]
         per_key = []
         for points in self.cache.newest_points(slot):
-            if all(p.rows is None for p in points) and points[-1].eps.shape[0] == self.rows:
+            if all(p.rows is None for p in points) and points[-1].value.shape[0] == self.rows:
                 per_key.append(prediction_gap(points, sigma).to(device))
             else:
                 per_key.append(torch.cat([prediction_gap(self.cache.points_of_row(points, row), sigma).to(device)

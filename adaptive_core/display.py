@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from .decision import SWITCH_WARMUP
 from .trace import AdaptiveTrace
 
 
@@ -19,7 +20,10 @@ def kept_last_steps(trace: AdaptiveTrace) -> int:
 def always_computed_steps(trace: AdaptiveTrace) -> tuple[range, range]:
     """The warm-up steps and the kept-last steps that are computed whatever the criterion says."""
     total = trace.total_steps
-    warmup = range(min(trace.config.warmup_steps, total))
+    # a node that starts mid-schedule (a second stage) computes its new model's first steps
+    first = SWITCH_WARMUP if trace.stage is not None and trace.stage[0] > 0 and trace.config.speed_factor \
+        else trace.config.warmup_steps
+    warmup = range(min(first, total))
     kept = range(max(total - kept_last_steps(trace), len(warmup)), total)
     return warmup, kept
 
@@ -49,6 +53,8 @@ def decision_text(trace: AdaptiveTrace) -> str:
 def title_lines(trace: AdaptiveTrace, label: str) -> str:
     """The two title lines of a picture row: steps computed/skipped, then calls and settings."""
     head = f"{label}: " if label else ""
+    if trace.stage is not None:
+        head += f"steps {trace.stage[0]}-{trace.stage[0] + trace.total_steps - 1} of {trace.stage[1]}, "
     first = (f"{head}computed {trace.computed_steps}/{trace.total_steps} steps, "
              f"{trace.skipped_steps} skipped")
     second = (f"{trace.model_calls} model calls, {trace.call_reduction:.2f}x fewer · "

@@ -20,6 +20,7 @@ decisions a call may compute only some rows, and its point then covers just thos
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 from typing import Hashable, NamedTuple, Sequence
 
 import torch
@@ -34,6 +35,14 @@ SAME_SIGMA_RTOL = 1e-3
 MAX_POINTS = 32  # per key; only reached if some row stopped being computed (never expected)
 
 
+class Prediction(Enum):
+    """What a skipped call's answer is extrapolated from."""
+    NOISE = "noise"        # ε = (x - x̂0) / σ; the answer is x - σ ε̂ (the paper's reuse, extrapolated)
+    # x̂0 itself; the answer is x̂0 extrapolated. For samplers that add fresh noise to x every step
+    # (ancestral, SDE): the implied ε jumps with that noise while x̂0 moves smoothly.
+    DENOISED = "denoised"
+
+
 class CacheKey(NamedTuple):
     """Where a computed call's noise is filed, and which filed noise answers a skipped call."""
     chunk: Hashable  # the cond chunk: (cond_or_uncond, its uuid)
@@ -43,8 +52,10 @@ class CacheKey(NamedTuple):
 
 @dataclass
 class NoisePoint:
-    sigma: torch.Tensor  # per covered row, shaped to broadcast against eps
-    eps: torch.Tensor    # float32, one row per covered row
+    sigma: torch.Tensor  # per covered row, shaped to broadcast against value
+    # What is extrapolated, float32, one row per covered row: the noise ε = (x - x̂0) / σ, or with
+    # Prediction.DENOISED (samplers that add noise to x every step) the denoised x̂0 itself.
+    value: torch.Tensor
     evaluation: int | None = None  # the run's evaluation that produced it (None: not filed by one)
     rows: tuple[int, ...] | None = None  # the chunk rows it covers; None: all of them
 
@@ -88,16 +99,16 @@ def extrapolate(points: Sequence[NoisePoint], sigma: torch.Tensor, mode: str) ->
     points = list(points)[-POINTS_NEEDED[mode]:]
     p1 = points[-1]
     if len(points) < 2:
-        return p1.eps
+        return p1.value
     p0 = points[-2]
     usable1 = _distinct(p1.sigma, p0.sigma)
-    slope1 = (p1.eps - p0.eps) / _safe(p1.sigma - p0.sigma, usable1)
-    linear = torch.where(usable1, p1.eps + slope1 * (sigma - p1.sigma), p1.eps)
+    slope1 = (p1.value - p0.value) / _safe(p1.sigma - p0.sigma, usable1)
+    linear = torch.where(usable1, p1.value + slope1 * (sigma - p1.sigma), p1.value)
     if len(points) < 3:
         return linear
     pm = points[-3]
     usable0 = usable1 & _distinct(p0.sigma, pm.sigma) & _distinct(p1.sigma, pm.sigma)
-    slope0 = (p0.eps - pm.eps) / _safe(p0.sigma - pm.sigma, usable0)
+    slope0 = (p0.value - pm.value) / _safe(p0.sigma - pm.sigma, usable0)
     curve = (slope1 - slope0) / _safe(p1.sigma - pm.sigma, usable0) * (sigma - p1.sigma) * (sigma - p0.sigma)
     return torch.where(usable0, linear + curve, linear)
 
@@ -109,14 +120,15 @@ def prediction_gap(points: Sequence[NoisePoint], sigma: float) -> torch.Tensor:
     if not points:
         return torch.zeros(1)
     gap = extrapolate(points, sigma, "quadratic") - extrapolate(points, sigma, "linear")
-    return torch.nan_to_num(row_relative(gap, points[-1].eps), nan=0.0, posinf=0.0)
+    return torch.nan_to_num(row_relative(gap, points[-1].value), nan=0.0, posinf=0.0)
 
 
 class NoiseCache:
     """The last computed noise points per CacheKey."""
 
-    def __init__(self, mode: str):
+    def __init__(self, mode: str, prediction: Prediction = Prediction.NOISE):
         self.mode = mode
+        self.prediction = prediction
         self.needed = POINTS_NEEDED[mode]
         # One spare point while the sampler's rhythm is unknown: a point filed under a
         # provisional slot may still be moved (see move_to_slot). drop_spare() once it is known.
@@ -124,16 +136,22 @@ class NoiseCache:
         self._points: dict[CacheKey, list[NoisePoint]] = {}
         self._chunk_rows: dict[CacheKey, int] = {}
 
-    def store(self, key: CacheKey, sigma: torch.Tensor, eps: torch.Tensor, evaluation: int,
+    def value_of(self, x: torch.Tensor, denoised: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        """What a computed call files (ε, or x̂0 with Prediction.DENOISED), float32."""
+        if self.prediction is Prediction.DENOISED:
+            return denoised.float()
+        return implied_noise(x, denoised, sigma)
+
+    def store(self, key: CacheKey, sigma: torch.Tensor, value: torch.Tensor, evaluation: int,
               rows: Sequence[int] | None = None, chunk_rows: int | None = None) -> None:
-        """File ε of the chunk's `rows` (None: all rows; eps and sigma hold just those rows)."""
-        point = NoisePoint(row_sigma(sigma, eps), eps, evaluation, None if rows is None else tuple(rows))
+        """File value_of() of the chunk's `rows` (None: all rows; value and sigma hold just those rows)."""
+        point = NoisePoint(row_sigma(sigma, value), value, evaluation, None if rows is None else tuple(rows))
         points = self._points.setdefault(key, [])
-        if points and points[-1].eps.shape[1:] != eps.shape[1:]:
+        if points and points[-1].value.shape[1:] != value.shape[1:]:
             points.clear()  # the latent's shape changed: older points cannot be combined with it
         points.append(point)
         self._chunk_rows[key] = chunk_rows if chunk_rows is not None else \
-            (eps.shape[0] if rows is None else self._chunk_rows.get(key, max(rows) + 1))
+            (value.shape[0] if rows is None else self._chunk_rows.get(key, max(rows) + 1))
         self._prune(key)
 
     def _prune(self, key: CacheKey) -> None:
@@ -152,9 +170,9 @@ class NoiseCache:
         points = self._points.get(key)
         if not points:
             return False
-        eps = points[-1].eps
-        if not (eps.dim() == x.dim() and self._chunk_rows[key] == x.shape[0]
-                and eps.shape[2:] == x.shape[2:] and eps.shape[1] <= x.shape[1]):
+        newest = points[-1].value
+        if not (newest.dim() == x.dim() and self._chunk_rows[key] == x.shape[0]
+                and newest.shape[2:] == x.shape[2:] and newest.shape[1] <= x.shape[1]):
             return False
         if all(p.rows is None for p in points[-1:]):
             return True
@@ -165,14 +183,14 @@ class NoiseCache:
                rows: Sequence[int] | None = None) -> torch.Tensor:
         """x̂0 = x - σ ε̂ for the chunk x (or only its `rows`), in x's dtype, on the output's channels."""
         points = self._points[key]
-        x = x[:, :out_channels or points[-1].eps.shape[1]]
+        x = x[:, :out_channels or points[-1].value.shape[1]]
         sig = row_sigma(sigma, x)
         if all(p.rows is None for p in points[-self.needed:]):  # every row has the same history
-            eps = extrapolate(points, sig, self.mode)
+            predicted = extrapolate(points, sig, self.mode)
             if rows is not None:
                 index = torch.tensor(list(rows), device=x.device)
-                x, sig, eps = x.index_select(0, index), sig.index_select(0, index), eps.index_select(0, index)
-            return (x.float() - sig * eps).to(x.dtype)
+                x, sig, predicted = x.index_select(0, index), sig.index_select(0, index), predicted.index_select(0, index)
+            return self._denoised(x, sig, predicted).to(x.dtype)
         return self._answer_by_history(points, x, sig, range(x.shape[0]) if rows is None else rows)
 
     def _answer_by_history(self, points, x, sig, rows: Sequence[int]) -> torch.Tensor:
@@ -186,16 +204,22 @@ class NoiseCache:
         for history, members in groups.items():
             index = torch.tensor(members, device=x.device)
             chosen = [self._rows_of(points[i], members, x.device) for i in history]
-            eps = extrapolate(chosen, sig.index_select(0, index), self.mode)
-            value = x.index_select(0, index).float() - sig.index_select(0, index) * eps
+            predicted = extrapolate(chosen, sig.index_select(0, index), self.mode)
+            value = self._denoised(x.index_select(0, index), sig.index_select(0, index), predicted)
             out.index_copy_(0, torch.tensor([place[r] for r in members], device=x.device), value.to(x.dtype))
         return out
+
+    def _denoised(self, x: torch.Tensor, sig: torch.Tensor, predicted: torch.Tensor) -> torch.Tensor:
+        """A skipped call's x̂0 (float32) from what was extrapolated for it."""
+        if self.prediction is Prediction.DENOISED:
+            return predicted
+        return x.float() - sig * predicted
 
     @staticmethod
     def _rows_of(point: NoisePoint, rows: list[int], device) -> NoisePoint:
         positions = rows if point.rows is None else [point.rows.index(r) for r in rows]
         index = torch.tensor(positions, device=device)
-        return NoisePoint(point.sigma.index_select(0, index), point.eps.index_select(0, index), point.evaluation)
+        return NoisePoint(point.sigma.index_select(0, index), point.value.index_select(0, index), point.evaluation)
 
     def newest_points(self, slot: int) -> list[list[NoisePoint]]:
         """Read-only, for the decision's error estimate: each chunk key's newest points at this
@@ -206,7 +230,7 @@ class NoiseCache:
     @staticmethod
     def points_of_row(points: Sequence[NoisePoint], row: int) -> list[NoisePoint]:
         """The points that cover one chunk row, narrowed to it (per-sample histories differ)."""
-        return [NoiseCache._rows_of(p, [row], p.eps.device) for p in points if p.covers(row)]
+        return [NoiseCache._rows_of(p, [row], p.value.device) for p in points if p.covers(row)]
 
     def backtest(self, target: CacheKey, source: CacheKey) -> torch.Tensor | None:
         """How far `source`'s points older than `target`'s newest point would have answered that
@@ -219,13 +243,13 @@ class NoiseCache:
         if not older:
             return None
         eps = extrapolate(older[-self.needed:], newest.sigma, self.mode)
-        return row_relative(eps - newest.eps, newest.eps)
+        return row_relative(eps - newest.value, newest.value)
 
     def keys_at_slot(self, slot: int) -> list[CacheKey]:
         return [key for key in self._points if key.slot == slot]
 
     def output_channels(self, key: CacheKey) -> int:
-        return self._points[key][-1].eps.shape[1]
+        return self._points[key][-1].value.shape[1]
 
     def move_to_slot(self, evaluation: int, slot: int) -> None:
         """File the points of `evaluation` under `slot`: its slot was provisional until the

@@ -6,11 +6,9 @@
   end_evaluation(x, x̂0)  with the guided result (corrects the step after a skip),
   finish()               at the end, always: fills the trace and drops every tensor.
 
-The jobs live beside it: which evaluation is which step (step_clock.py), the decision and what
-it remembers (decision_state.py over decision.py), a call's routing to cache or model
-(call_routing.py over noise_cache.py), the correction of a skip (correction.py), the record
-(trace.py). This class holds them for one run and keeps the host's order; a lock makes it safe
-for hosts that call the model from several threads.
+The jobs live beside it: step_clock.py (which evaluation is which step), decision_state.py over
+decision.py (the decision), call_routing.py over noise_cache.py (a call to cache or model),
+correction.py, trace.py. This class keeps the host's order; a lock makes it thread-safe.
 """
 from __future__ import annotations
 
@@ -24,7 +22,8 @@ from .config import AdaptiveConfig
 from .correction import SkipCorrection
 from .decision import ScheduleStage
 from .decision_state import DecisionState
-from .noise_cache import CacheKey, NoiseCache
+from .noise_cache import CacheKey, NoiseCache, Prediction
+from .samplers import SamplerNoise, sampler_noise
 from .step_clock import EvalPosition, StepClock
 from .trace import (WRAPPER_NEVER_RAN, AdaptiveTrace, CallCount, StepRecord, outcome_notes, record_calls,
                     record_steps)
@@ -35,14 +34,14 @@ __all__ = ["AdaptiveRun", "RowsCompute", "WRAPPER_NEVER_RAN"]
 class AdaptiveRun:
     def __init__(self, config: AdaptiveConfig, sigmas: Sequence[float], label: str = "",
                  skip_path: Sequence[bool] | None = None, forced_plan: Sequence[bool] | None = None,
-                 stage: ScheduleStage | None = None):
+                 stage: ScheduleStage | None = None, skip_brownian: bool = False):
         """skip_path: follow this mask (True = skip step k) instead of the criterion; forced_plan:
         with a speed, this mask instead of its plan (refusals and the correction still act);
         stage: where these steps sit in a schedule another sampler node shares (a speed plans
-        the whole)."""
+        the whole); skip_brownian: skip Brownian-path samplers too (what bench/stochastic.py measures)."""
         if forced_plan is not None and (config.speed_factor is None or skip_path is not None):
             raise ValueError("forced_plan replaces a speed's plan: it needs a speed and no skip_path")
-        self.config = config
+        self.config, self.skip_brownian = config, skip_brownian
         self.sigmas = [float(s) for s in sigmas]
         self.trace = AdaptiveTrace(config, [StepRecord(k, s) for k, s in enumerate(self.sigmas[:-1])], label)
         self.clock = StepClock()
@@ -56,9 +55,6 @@ class AdaptiveRun:
         self.calls_by_eval: list[EvalCalls] = []  # by evaluation index
         self.current: EvalPosition | None = None
         self.latest_input: torch.Tensor | None = None
-        # Before the rhythm is known an evaluation's step is told by the callback after it: the last
-        # (evaluation index, x, x̂0), recorded for the correction once that callback names its step.
-        self.unplaced: tuple[int, torch.Tensor, torch.Tensor] | None = None
         self.skipping_allowed = config.enabled or skip_path is not None
         self._lock = threading.Lock()
         if self.skipping_allowed and 0 < self.total_steps <= config.warmup_steps:
@@ -66,9 +62,7 @@ class AdaptiveRun:
             self.disable_skipping(f"only {self.total_steps} steps, not more than warmup_steps "
                                   f"({config.warmup_steps}): ran unskipped")
 
-    def __deepcopy__(self, memo):
-        # The run lives in a copy of model_options; a pack deep-copying those mid-run must get
-        # the same run (its lock cannot be copied, and a copy would split the state in two).
+    def __deepcopy__(self, memo):  # a pack deep-copying model_options mid-run gets this run, not half of it
         return self
 
     @property
@@ -90,6 +84,23 @@ class AdaptiveRun:
             self.trace.notes.append(f"per-sample decisions off: {reason}")
 
     # -- events -------------------------------------------------------------------------------
+    def sampler_started(self, function_name: str) -> None:
+        """The sampler, known once sampling starts (samplers.py). Fresh noise every step: a skip
+        extrapolates x̂0, uncorrected (no known step form). A Brownian noise path: unskipped, as
+        plain fewer steps keeps that path and measured better (bench/stochastic.py)."""
+        kind, name = sampler_noise(function_name), function_name.removeprefix("sample_")
+        if kind is SamplerNoise.NONE or not self.skipping_allowed or self.config.speed_factor is None:
+            return
+        with self._lock:
+            if kind is SamplerNoise.BROWNIAN and not self.skip_brownian:
+                self.disable_skipping(f"{name} draws its noise from one Brownian path, which plain fewer steps "
+                                      "keeps too; skipping measured worse than fewer steps there: ran unskipped")
+                return
+            self.router.cache.prediction = Prediction.DENOISED
+            self.correction = self.decisions.correction = None
+            self.trace.notes.append(f"{name} adds new noise every step: a skip extrapolates x̂0, and the "
+                                    "sampler adds its own noise as always")
+
     def begin_evaluation(self, x: torch.Tensor) -> None:
         with self._lock:
             if not self.decisions.see_batch(x.shape[0]):
@@ -112,7 +123,8 @@ class AdaptiveRun:
                 self.router.cache.drop_spare()
             if self.clock.broken:
                 self._stop_after_rhythm_change(step)
-            self._place_warmup_evaluation(step)
+            if self.correction is not None:  # a warm-up step's evaluation, named by this callback
+                self.correction.place_warmup(self.clock.evaluations - 1, step, self.sigmas)
             if 0 <= step < self.total_steps and step not in self.decisions.step_inputs \
                     and self.latest_input is not None:
                 self._start_step(step, decide=False)
@@ -160,9 +172,7 @@ class AdaptiveRun:
                     or x.shape[0] != rows or denoised.shape[0] != rows:
                 return denoised
             if self.clock.period is None and position.index > 0:  # the warm-up: recorded at its callback
-                channels = denoised.shape[1]  # copies: the sampler may update x in place before then
-                self.unplaced = (position.index, x[:, :channels].to(torch.float32, copy=True),
-                                 denoised.to(torch.float32, copy=True))
+                self.correction.hold_warmup(position.index, x, denoised)
                 return denoised
             if position.slot != 0:
                 return denoised
@@ -207,15 +217,6 @@ class AdaptiveRun:
             return []
         return self.decisions.skipped_rows(position.step, position.slot)
 
-    def _place_warmup_evaluation(self, step: int) -> None:
-        """Record a warm-up step's evaluation for the correction, now that the callback says it was the
-        first of `step`: the first skips' fitted steps reach back into the warm-up."""
-        unplaced, self.unplaced = self.unplaced, None
-        if unplaced is not None and self.correction is not None and unplaced[0] == self.clock.evaluations - 1 \
-                and 0 <= step < self.total_steps:
-            _, x, denoised = unplaced
-            self.correction.record_warmup(step, x, denoised, self.sigmas[step])
-
     def _stop_after_rhythm_change(self, step: int) -> None:
         tail = self.clock.protected_tail(self.config.keep_last_steps)
         if step < self.total_steps - tail:
@@ -245,5 +246,4 @@ class AdaptiveRun:
         if self.correction is not None:
             self.correction.reset()
         self.latest_input = None
-        self.unplaced = None
         self.current = None

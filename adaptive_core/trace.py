@@ -202,7 +202,7 @@ def outcome_notes(outcome: RunOutcome) -> list[str]:
     if outcome.refused:
         moved = f"; {outcome.replaced} of them moved to a later step" if outcome.replaced else ""
         notes.append(f"{outcome.refused} planned skips refused: the predicted noise error was above the tolerance "
-                     f"({outcome.error_tolerance:g}); ancestral/SDE samplers add fresh noise every step{moved}")
+                     f"({outcome.error_tolerance:g} of the extrapolated value){moved}")
     if outcome.corrected_rows:
         rows, batch = int(outcome.corrected_rows), max(outcome.batch_rows, 1)
         whole = not outcome.per_sample and rows % batch == 0  # else some rows of a step

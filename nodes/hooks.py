@@ -54,6 +54,7 @@ class PatchSettings:
     forced_plan: tuple[bool, ...] | None = None
     # Where the sampler's steps sit in a schedule another sampler node shares (two-stage graphs)
     stage: ScheduleStage | None = None
+    skip_brownian: bool = False  # skip Brownian-path samplers too (bench/stochastic.py measures it)
 
     def __deepcopy__(self, memo):  # ModelPatcher.clone deep-copies model_options
         return self
@@ -62,7 +63,8 @@ class PatchSettings:
 def apply_adaptive_diffusion(model, config: AdaptiveConfig,
                              on_trace: Callable[[AdaptiveTrace], None] | None = None,
                              label: str = "", skip_path: tuple[bool, ...] | None = None,
-                             forced_plan: tuple[bool, ...] | None = None, stage: ScheduleStage | None = None):
+                             forced_plan: tuple[bool, ...] | None = None, stage: ScheduleStage | None = None,
+                             skip_brownian: bool = False):
     """Return a clone of `model` that samples with AdaptiveDiffusion (the input is unchanged)."""
     if forced_plan is not None and (config.speed_factor is None or skip_path is not None):
         raise ValueError("forced_plan replaces a speed's plan: it needs a speed and no skip_path")
@@ -71,7 +73,8 @@ def apply_adaptive_diffusion(model, config: AdaptiveConfig,
     if SETTINGS_KEY in options:
         log.warning("AdaptiveDiffusion was already applied to this model; the new settings replace it")
     options[SETTINGS_KEY] = PatchSettings(config, on_trace, label, skip_path,
-                                          None if forced_plan is None else tuple(bool(s) for s in forced_plan), stage)
+                                          None if forced_plan is None else tuple(bool(s) for s in forced_plan), stage,
+                                          skip_brownian)
     for wrapper_type, fn in ((ext.WrappersMP.OUTER_SAMPLE, outer_sample_wrapper),
                              (ext.WrappersMP.SAMPLER_SAMPLE, sampler_sample_wrapper),
                              (ext.WrappersMP.PREDICT_NOISE, predict_noise_wrapper)):
@@ -114,7 +117,7 @@ def outer_sample_wrapper(executor, *args, **kwargs):
         raise SkipPathError(f"skip_path has {len(settings.skip_path)} steps but this sampler runs "
                             f"{len(sigmas) - 1}: use a path saved from a run with the same steps")
     run = AdaptiveRun(settings.config, sigmas.tolist(), label=settings.label, skip_path=settings.skip_path,
-                      forced_plan=settings.forced_plan, stage=settings.stage)
+                      forced_plan=settings.forced_plan, stage=settings.stage, skip_brownian=settings.skip_brownian)
     if settings.config.enabled:
         warn_about_other_caches(guider.model_options)
     original_options = guider.model_options
@@ -140,9 +143,11 @@ def sampler_sample_wrapper(executor, *args, **kwargs):
     run: AdaptiveRun | None = extra_args["model_options"]["transformer_options"].get(RUN_KEY)
     if run is None:
         return executor(*args, **kwargs)
-    own_steps = SELF_STEPPING.get(getattr(getattr(executor.class_obj, "sampler_function", None), "__name__", ""))
+    function_name = getattr(getattr(executor.class_obj, "sampler_function", None), "__name__", "")
+    own_steps = SELF_STEPPING.get(function_name)
     if own_steps:
         run.disable_skipping(f"{own_steps} chooses its own steps; it ran unskipped")
+    run.sampler_started(function_name)
     user_callback = args[3] if len(args) > 3 else kwargs.get("callback")
     progress = live.Progress.for_current_node(run)
 

@@ -39,8 +39,9 @@ WIDGET_OPTIONS = {
                    "steps (mostly single skips where 2x skips pairs), 1.25x / 1.5x closer still; 2.5x / 3x "
                    "for drafts. The skips are planned from the sampler's σ schedule where they cost the "
                    "picture least, on most samplers the computed step after a skip corrects it, and a "
-                   "skip whose predicted error is too large is refused (ancestral and SDE samplers, which "
-                   "add fresh noise every step, refuse nearly all). "
+                   "skip whose predicted error is too large is moved to a later step. Ancestral samplers, "
+                   "er_sde and sa_solver skip too (the denoised image is predicted, their own noise kept); "
+                   "the Brownian-path SDE samplers (dpmpp_2m_sde, ...) run unskipped. "
                    "Skip Stats shows what ran. threshold (δ) = the paper's rule with the threshold above "
                    "(how workflows saved before this input behave). threshold 0 turns skipping off."},
 }

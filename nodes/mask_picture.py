@@ -67,9 +67,19 @@ def step_ticks(total: int) -> list[int]:
     return ticks
 
 
+def time_axis(trace: "AdaptiveTrace") -> tuple[int, int]:
+    """(first step, steps shown): a node that sampled part of a schedule another node shares is
+    drawn at its own steps of the whole schedule, so two stages' rows share one time axis."""
+    if trace.stage is None:
+        return 0, trace.total_steps
+    start, schedule_steps = trace.stage
+    return start, max(schedule_steps, start + trace.total_steps)
+
+
 def _draw_strip(ax, trace: "AdaptiveTrace") -> None:
     total = trace.total_steps
-    ax.set_xlim(-0.5, max(total, 1) - 0.5)
+    offset, span = time_axis(trace)
+    ax.set_xlim(-0.5, max(span, 1) - 0.5)
     ax.set_ylim(-0.45, 1.0)
     ax.set_yticks([])
     for spine in ax.spines.values():
@@ -80,27 +90,29 @@ def _draw_strip(ax, trace: "AdaptiveTrace") -> None:
         return
     colors = [COMPUTED_COLOR if step.computed else SKIPPED_COLOR for step in trace.steps]
     # A white edge keeps neighbouring cells apart when many steps make them narrow.
-    ax.bar(range(total), 1.0, width=1.0, bottom=0.0, color=colors, edgecolor="white",
-           linewidth=0.8 if total <= 60 else 0.0)
+    ax.bar(range(offset, offset + total), 1.0, width=1.0, bottom=0.0, color=colors, edgecolor="white",
+           linewidth=0.8 if span <= 60 else 0.0)
     for steps in always_computed_steps(trace):
         if len(steps):
-            ax.barh(-0.25, len(steps), left=steps.start - 0.5, height=0.2, color=ALWAYS_COLOR)
-    ticks = step_ticks(total)
+            ax.barh(-0.25, len(steps), left=offset + steps.start - 0.5, height=0.2, color=ALWAYS_COLOR)
+    ticks = [t for t in step_ticks(span) if offset <= t < offset + total] if trace.stage else step_ticks(total)
     ax.xaxis.tick_top()
-    ax.set_xticks(ticks, [f"σ {trace.steps[k].sigma:.3g}" for k in ticks], fontsize=FONT_SIZE - 2)
+    ax.set_xticks(ticks, [f"σ {trace.steps[k - offset].sigma:.3g}" for k in ticks], fontsize=FONT_SIZE - 2)
     ax.tick_params(axis="x", length=0, pad=2)
 
 
 def _criterion_points(trace: "AdaptiveTrace") -> tuple[list[int], list[float], list[str]]:
-    points = [(step.index, step.criterion, COMPUTED_COLOR if step.computed else SKIPPED_COLOR)
+    offset = time_axis(trace)[0]
+    points = [(offset + step.index, step.criterion, COMPUTED_COLOR if step.computed else SKIPPED_COLOR)
               for step in trace.steps if step.criterion is not None]
     return [p[0] for p in points], [p[1] for p in points], [p[2] for p in points]
 
 
 def _draw_criterion(ax, trace: "AdaptiveTrace") -> None:
     total = trace.total_steps
-    ax.set_xlim(-0.5, max(total, 1) - 0.5)
-    ax.set_xticks(step_ticks(total))
+    span = time_axis(trace)[1]
+    ax.set_xlim(-0.5, max(span, 1) - 0.5)
+    ax.set_xticks(step_ticks(span))
     ax.set_xlabel("step", fontsize=FONT_SIZE - 1, labelpad=1)
     ax.tick_params(labelsize=FONT_SIZE - 2)
     if total == 0:
@@ -136,7 +148,8 @@ def _legend_handles(with_delta: bool) -> list:
 
 
 def _cell_centers(ax, trace: "AdaptiveTrace", height_px: int) -> list[tuple[int, int]]:
-    centers = ax.transData.transform([(k, 0.5) for k in range(trace.total_steps)])
+    offset = time_axis(trace)[0]
+    centers = ax.transData.transform([(offset + k, 0.5) for k in range(trace.total_steps)])
     return [(int(round(x)), int(round(height_px - y))) for x, y in centers.reshape(-1, 2)]
 
 

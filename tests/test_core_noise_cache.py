@@ -47,7 +47,7 @@ def test_lower_modes_miss_higher_orders():
 def test_fallback_to_lower_order_with_fewer_points():
     sigma = row_sigma(torch.tensor(3.2), BASE).double()
     one = points([6.0], 1)
-    close(extrapolate(one, sigma, "quadratic"), one[0].eps)
+    close(extrapolate(one, sigma, "quadratic"), one[0].value)
     two = points([9.5, 6.0], 1)
     close(extrapolate(two, sigma, "quadratic"), eps_of(3.2, 1).double())
     close(extrapolate(two, sigma, "linear"), eps_of(3.2, 1).double())

@@ -209,3 +209,22 @@ def test_a_speed_run_says_its_speed_and_draws_no_delta_line():
     assert "settings: speed 2x, δ 0.01" in stats_text(speed)
     off = AdaptiveTrace(AdaptiveConfig(threshold=0.0, speed="2x"), steps)
     assert decision_text(off) == "δ 0 (skipping off)" and not shows_delta(off)
+
+
+def test_two_stages_of_one_schedule_share_one_time_axis(comfy, picture):
+    """Wan 2.2's two experts (or base → refiner) in two Adaptive KSampler (Advanced) nodes: each
+    row is drawn at its own steps of the whole schedule, the second to the right of the first."""
+    first = synthetic_trace(comfy, "1111010110", threshold=0.01, speed="2x")
+    second = synthetic_trace(comfy, "1110101011", threshold=0.01, speed="2x")
+    first.stage, second.stage = (0, 20), (10, 20)
+    result = picture.render_mask_picture([first, second], ["high noise", "low noise"])
+    for centers, trace in zip(result.cell_centers, (first, second)):
+        assert_cells_match(picture, result.rgb, centers, trace)
+    first_x = [x for x, _ in result.cell_centers[0]]
+    second_x = [x for x, _ in result.cell_centers[1]]
+    width = (first_x[-1] - first_x[0]) / 9  # one step
+    assert first_x[-1] < second_x[0] and abs(second_x[0] - first_x[-1] - width) <= 2
+    assert abs(second_x[-1] - first_x[0] - 19 * width) <= 3  # both rows on one 20-step axis
+    assert "steps 10-19 of 20" in picture.title_lines(second, "low noise")
+    warmup, _ = picture.always_computed_steps(second)
+    assert warmup == range(3)  # the second model's own first steps, not warmup_steps

@@ -96,7 +96,7 @@ def test_an_ancestral_two_call_sampler_refuses_every_skip_and_keeps_ksamplers_pi
     settings = dict(steps=STEPS, cfg=3.0, sampler_name=sampler, scheduler="karras")
     samples, trace = adaptive(comfy, inputs, threshold=0.01, speed="2x", **settings)
     assert trace.skipped_steps == 0 and trace.cached_calls == 0
-    assert [note.split(":")[0] for note in trace.notes] == ["no skips"]
+    assert [note.split(":")[0] for note in trace.notes] == [f"{sampler} adds new noise every step", "no skips"]
     assert torch.equal(samples, ksampler(comfy, inputs, **settings))
 
 
