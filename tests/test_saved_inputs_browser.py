@@ -1,9 +1,9 @@
 """Saved workflows keep their meaning after `speed` was appended: in the real frontend (headless
 chromium on a real ComfyUI server, js/adaptive_inputs.js) and for API prompts on the server.
 
-The workflows in workflows/ were saved before `speed` existed: their Adaptive nodes must load with
-every saved value in place and speed "threshold (δ)"; a newly placed node gets the new default, and
-a node saved with a speed keeps it.
+The older workflows in workflows/ were saved before `speed` existed: their Adaptive nodes must load
+with every saved value in place and speed "threshold (δ)"; the newer ones were saved with a speed
+and keep it; a newly placed node gets the new default.
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from devtools.graphs import adaptive_graph
 WORKFLOWS = Path(__file__).resolve().parent.parent / "workflows"
 SAMPLERS = ("AdaptiveKSampler", "AdaptiveKSamplerAdvanced", "AdaptiveDiffusionPatch")
 BEFORE_SPEED = "threshold (δ)"
+SPEEDS = (BEFORE_SPEED, "1.25x", "1.5x", "1.75x", "2x", "2.5x", "3x")
 
 # Every Adaptive node: its type and the value of each widget, by name, in order.
 WIDGETS_SCRIPT = """() => (app.graph.nodes ?? app.graph._nodes)
@@ -56,7 +57,7 @@ def test_the_server_offers_speed_after_every_existing_input(server):
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in WORKFLOWS.glob("*.json")))
-def test_an_old_workflow_loads_its_values_and_speed_threshold(page, name):
+def test_a_saved_workflow_loads_its_values_and_its_speed(page, name):
     saved = json.loads((WORKFLOWS / name).read_text())
     page.load_workflow(saved)
     # Frontend 1.49 may hand back node ids as strings ("6"), 1.32 as numbers.
@@ -64,9 +65,12 @@ def test_an_old_workflow_loads_its_values_and_speed_threshold(page, name):
     old_nodes = [node for node in saved["nodes"] if node["type"] in SAMPLERS]
     assert old_nodes and set(loaded) == {int(node["id"]) for node in old_nodes}
     for node in old_nodes:
-        values = loaded[int(node["id"])]["values"]
-        assert values == node["widgets_values"] + [BEFORE_SPEED], node["id"]
-        assert dict(loaded[int(node["id"])]["widgets"])["speed"] == BEFORE_SPEED
+        values, saved_values = loaded[int(node["id"])]["values"], node["widgets_values"]
+        # saved before `speed` existed: it loads as threshold (δ); saved with a speed: it keeps it
+        speed = saved_values[-1] if saved_values[-1] in SPEEDS else BEFORE_SPEED
+        expected = saved_values if saved_values[-1] in SPEEDS else saved_values + [BEFORE_SPEED]
+        assert values == expected, node["id"]
+        assert dict(loaded[int(node["id"])]["widgets"])["speed"] == speed
     # No script error (the console's 404s are model previews and images this server lacks).
     assert [e for e in page.errors if e.startswith("pageerror")] == []
 

@@ -69,3 +69,29 @@ def test_brownian_path_samplers_run_unskipped_and_say_why(comfy, sampler):
     assert trace.skipped_steps == 0 and trace.cached_calls == 0
     assert any("Brownian path" in note and "ran unskipped" in note for note in trace.notes), trace.notes
     assert torch.equal(samples, ksampler(comfy, inputs, **settings))
+
+
+@pytest.mark.parametrize("speed, calls", [("1.5x", 13), ("2x", 10), ("3x", 8)])
+def test_each_speed_gives_its_calls_on_a_fresh_noise_sampler(comfy, speed, calls):
+    inputs = fixture()
+    inputs["model"] = linear_denoiser(inputs["model"])
+    _, trace = adaptive(comfy, inputs, steps=20, sampler_name="euler_ancestral", scheduler="karras",
+                        **{**SPEED, "speed": speed})
+    assert abs(trace.model_calls - calls) <= 1, (speed, trace.model_calls, trace.mask_text(), trace.notes)
+
+
+@pytest.mark.parametrize("sampler, scheduler", [("euler_ancestral", "normal"), ("er_sde", "karras"),
+                                                ("sa_solver", "karras")])
+def test_on_the_trained_model_a_fresh_noise_sampler_beats_plain_fewer_steps(comfy, sampler, scheduler):
+    """The quality floor (bench/stochastic.py has the figures): at the pack's calls, plain KSampler
+    with fewer steps draws other noise and lands far from the full-step picture; the pack does not."""
+    from test_per_sample import digits_batch
+    from test_speed_control import psnr_to
+    inputs = digits_batch(comfy, [3, 7])
+    settings = dict(cfg=3.0, sampler_name=sampler, scheduler=scheduler)
+    full = ksampler(comfy, inputs, steps=25, **settings)
+    samples, trace = adaptive(comfy, inputs, steps=25, **settings, **SPEED)
+    calls = trace.model_calls
+    assert calls <= 25 / 1.5, (trace.mask_text(), trace.notes)  # refusals may cost a few calls
+    fewer = ksampler(comfy, inputs, steps=round(calls), **settings)
+    assert psnr_to(samples, full) >= psnr_to(fewer, full) + 6.0, (psnr_to(samples, full), psnr_to(fewer, full))
