@@ -62,12 +62,17 @@ MODEL_FILES = {
                                  ("vae", "full_encoder_small_decoder.safetensors")},
     "z_image_adaptive": {("diffusion_models", "z_image_bf16.safetensors"), ("text_encoders", "qwen_3_4b.safetensors"),
                          ("vae", "ae.safetensors")},
+    "minimax_h3_adaptive_i2v": {("diffusion_models", "minimax_h3_fl2va_pruned_int8_convrot.safetensors"),
+                                ("text_encoders", "qwen3vl_32b_minimax_h3_nvfp4_awq.safetensors"),
+                                ("vae", "minimax_h3_video_vae_fp16.safetensors"),
+                                ("vae", "minimax_h3_audio_vae_fp32.safetensors")},
 }
 NAMES = sorted(MODEL_FILES)
 # Made for ComfyUI 0.33.0 (its templates' settings, speed 2x): an older host that lacks one of their node
-# types or loader types skips them (host_lacks); ComfyUI 0.3.75 has them all and runs every check.
+# types or loader types skips them (host_lacks); ComfyUI 0.3.75 has them all and runs every check, except
+# MiniMax H3's (MiniMaxH3ImageToVideo, CLIPLoader type "minimax"), which it skips.
 NEWEST_ONLY = {"wan22_adaptive_t2v", "wan22_adaptive_i2v", "qwen_image_adaptive", "flux2_dev_adaptive_patch",
-               "z_image_adaptive"}
+               "z_image_adaptive", "minimax_h3_adaptive_i2v"}
 START_IMAGE = "example.png"  # ships in ComfyUI's input/ folder; the I2V workflow starts from it
 # Which loader input picks a file from which model folder.
 LOADER_FOLDERS = {("CheckpointLoaderSimple", "ckpt_name"): "checkpoints",
@@ -360,6 +365,47 @@ def test_flux2_patches_the_model_into_sampler_custom_advanced(info):
     assert prompt[custom["inputs"]["noise"][0]]["class_type"] == "RandomNoise"
     latent = prompt[custom["inputs"]["latent_image"][0]]
     assert latent["class_type"] == "EmptyFlux2LatentImage" and latent["inputs"]["width"] == 1024
+
+
+def test_minimax_h3_patches_the_model_and_saves_video_and_audio(info):
+    # ComfyUI 0.33.0's MiniMax H3 image-to-video template without its Turbo LoRA: MiniMaxH3ImageToVideo
+    # 640×640 (its Resolution Selector at 1:1, 0.4 MP), 124 frames (5 s at 24 fps), Basic Guider, Random
+    # Noise, KSamplerSelect res_multistep, BasicScheduler simple 20 steps; the video and the audio VAE.
+    name = "minimax_h3_adaptive_i2v"
+    skip_on_an_older_host(name, info)
+    prompt = to_api(workflow(name), info)
+    (custom,) = [node for node in prompt.values() if node["class_type"] == "SamplerCustomAdvanced"]
+    guider = prompt[custom["inputs"]["guider"][0]]
+    assert guider["class_type"] == "BasicGuider"
+    patch = prompt[guider["inputs"]["model"][0]]
+    assert patch["class_type"] == "AdaptiveDiffusionPatch" and patch["inputs"]["speed"] == "2x"
+    unet = prompt[patch["inputs"]["model"][0]]
+    assert unet["inputs"]["unet_name"] == "minimax_h3_fl2va_pruned_int8_convrot.safetensors"
+    sigmas = prompt[custom["inputs"]["sigmas"][0]]
+    assert sigmas["class_type"] == "BasicScheduler" and prompt[sigmas["inputs"]["model"][0]] is patch
+    assert {k: sigmas["inputs"][k] for k in ("scheduler", "steps", "denoise")} == {
+        "scheduler": "simple", "steps": 20, "denoise": 1.0}
+    assert prompt[custom["inputs"]["sampler"][0]]["inputs"]["sampler_name"] == "res_multistep"
+    assert prompt[custom["inputs"]["noise"][0]]["class_type"] == "RandomNoise"
+    to_video = prompt[custom["inputs"]["latent_image"][0]]
+    assert to_video["class_type"] == "MiniMaxH3ImageToVideo" and custom["inputs"]["latent_image"][1] == 1
+    assert prompt[guider["inputs"]["conditioning"][0]] is to_video
+    assert [to_video["inputs"][k] for k in ("width", "height", "length")] == [640, 640, 124]
+    assert prompt[to_video["inputs"]["first_frame"][0]]["class_type"] == "LoadImage"
+    assert "last_frame" not in to_video["inputs"]
+    clip = prompt[to_video["inputs"]["clip"][0]]
+    assert clip["class_type"] == "CLIPLoader" and clip["inputs"]["type"] == "minimax"
+    video_vae = prompt[to_video["inputs"]["vae"][0]]
+    assert video_vae["inputs"]["vae_name"] == "minimax_h3_video_vae_fp16.safetensors"
+    (save,) = [node for node in prompt.values() if node["class_type"] == "SaveAnimatedWEBP"]
+    assert save["inputs"]["fps"] == 24.0
+    decode = prompt[save["inputs"]["images"][0]]
+    assert decode["class_type"] == "VAEDecode" and prompt[decode["inputs"]["samples"][0]] is custom
+    assert prompt[decode["inputs"]["vae"][0]] is video_vae
+    (save_audio,) = [node for node in prompt.values() if node["class_type"] == "SaveAudio"]
+    decode_audio = prompt[save_audio["inputs"]["audio"][0]]
+    assert decode_audio["class_type"] == "VAEDecodeAudio" and prompt[decode_audio["inputs"]["samples"][0]] is custom
+    assert prompt[decode_audio["inputs"]["vae"][0]]["inputs"]["vae_name"] == "minimax_h3_audio_vae_fp32.safetensors"
 
 
 # --- the server -----------------------------------------------------------------------------

@@ -82,6 +82,10 @@ SHAPES: dict[str, tuple[list[tuple[str, str]], list[tuple[str, str]]]] = {
     "VAEDecode": ([("samples", "LATENT"), ("vae", "VAE")], [("IMAGE", "IMAGE")]),
     "SaveImage": ([("images", "IMAGE")], []),
     "SaveAnimatedWEBP": ([("images", "IMAGE")], []),
+    "MiniMaxH3ImageToVideo": ([("clip", "CLIP"), ("vae", "VAE"), ("first_frame", "IMAGE"), ("last_frame", "IMAGE")],
+                              [("positive", "CONDITIONING"), ("LATENT", "LATENT")]),
+    "VAEDecodeAudio": ([("samples", "LATENT"), ("vae", "VAE")], [("AUDIO", "AUDIO")]),
+    "SaveAudio": ([("audio", "AUDIO")], []),
 }
 
 # The size each node type is drawn at (tall enough for its widgets), unless a graph asks otherwise.
@@ -97,6 +101,7 @@ SIZES: dict[str, tuple[float, float]] = {
     "Flux2Scheduler": (420, 106), "BasicScheduler": (420, 106), "FluxGuidance": (420, 58), "BasicGuider": (420, 46),
     "KSamplerSelect": (420, 58), "RandomNoise": (420, 82), "SamplerCustomAdvanced": (340, 126),
     "AdaptiveDiffusionPatch": (360, 300),
+    "MiniMaxH3ImageToVideo": (420, 400), "VAEDecodeAudio": (240, 46), "SaveAudio": (480, 200),
 }
 # Our samplers with the speed widget (the files of 2026's models set it) are one widget taller.
 SPEED_SIZES = {"AdaptiveKSampler": (340, 510), "AdaptiveKSamplerAdvanced": (400, 590)}
@@ -166,6 +171,15 @@ Z_IMAGE = ModelFile("z_image_bf16.safetensors", "diffusion_models",
 Z_TURBO_REPACK = f"{HF}/Comfy-Org/z_image_turbo/resolve/main/split_files"
 QWEN3_4B = ModelFile("qwen_3_4b.safetensors", "text_encoders", f"{Z_TURBO_REPACK}/text_encoders/qwen_3_4b.safetensors")
 FLUX_AE = ModelFile("ae.safetensors", "vae", f"{Z_TURBO_REPACK}/vae/ae.safetensors")
+H3_REPO = f"{HF}/Comfy-Org/MiniMax-H3/resolve/main"
+H3_FL2VA = ModelFile("minimax_h3_fl2va_pruned_int8_convrot.safetensors", "diffusion_models",
+                     f"{H3_REPO}/diffusion_models/minimax_h3_fl2va_pruned_int8_convrot.safetensors")
+H3_QWEN3VL = ModelFile("qwen3vl_32b_minimax_h3_nvfp4_awq.safetensors", "text_encoders",
+                       f"{H3_REPO}/text_encoders/qwen3vl_32b_minimax_h3_nvfp4_awq.safetensors")
+H3_VIDEO_VAE = ModelFile("minimax_h3_video_vae_fp16.safetensors", "vae",
+                         f"{H3_REPO}/vae/minimax_h3_video_vae_fp16.safetensors")
+H3_AUDIO_VAE = ModelFile("minimax_h3_audio_vae_fp32.safetensors", "vae",
+                         f"{H3_REPO}/vae/minimax_h3_audio_vae_fp32.safetensors")
 
 SEED = 20241122
 ADAPTIVE_DEFAULTS = {"threshold": 0.01, "max_skip_steps": 4, "warmup_steps": 4, "keep_last_steps": 1,
@@ -217,6 +231,12 @@ QWEN_SHIFT = 3.1
 Z_IMAGE_SAMPLING = Sampling(25, 4.0, "res_multistep", "simple")
 Z_IMAGE_SHIFT = 3.0
 FLUX2_STEPS, FLUX2_SAMPLER, FLUX2_GUIDANCE = 20, "euler", 4.0
+# video_minimax_h3_i2v without its Turbo LoRA (turbo_mode off): BasicScheduler simple, 20 steps, res_multistep,
+# Basic Guider (no negative, cfg 1); 640×640 (its Resolution Selector: 1:1, 0.4 MP, multiple 32), 5 s → 124 frames
+# (17k + 5) at 24 fps.
+H3_STEPS, H3_SAMPLER, H3_SCHEDULER = 20, "res_multistep", "simple"
+H3_VIDEO = [640, 640, 124]  # width, height, length
+H3_FPS = 24.0
 
 
 def pack_version() -> str:
@@ -551,10 +571,11 @@ class ReadMe:
     renames: str  # what newer ComfyUI calls or files differently
     height: float = 760
     newest_only: bool = False  # a 2026 model: speed 2x, validated on NEWEST_VERSION only
+    versions: str = ""  # instead of the standard versions paragraph, when it does not hold
 
     def text(self, models: list[ModelFile]) -> str:
         settings = f"{prose(SPEED_TEXT)}\n\n{prose(SETTINGS_TEXT)}" if self.newest_only else prose(SETTINGS_TEXT)
-        versions = NEWEST_ONLY_TEXT if self.newest_only else VERSION_TEXT
+        versions = self.versions or (NEWEST_ONLY_TEXT if self.newest_only else VERSION_TEXT)
         renames = f"\n{prose(self.renames)}" if self.renames else ""
         return (f"{self.title}\n\n{prose(self.intro)}\n\n{MODELS_HEADING}\n{model_lines(models)}\n\n"
                 f"{prose(self.saved)}\n\n{settings}\n\n{prose(versions)}{renames}")
@@ -909,6 +930,71 @@ def flux2_dev(wf: Workflow) -> None:
     wf.group("Sample (live skip mask on the node), decode, save", [custom, decode, save], GROUP_GREEN)
 
 
+H3_PROMPT = ("The scene in the first frame comes to life: gentle natural motion, a slow camera push-in, soft "
+             "daylight, the setting stays the same throughout.\nAudio: quiet ambient room tone, a light breeze, "
+             "distant birdsong, no music, no speech.")
+
+H3_VERSIONS = f"""\
+Validated on ComfyUI {NEWEST_VERSION} (frontend 1.49), with the settings of its own template for this
+model. ComfyUI {HOST_VERSION} has no MiniMax H3 nodes: update ComfyUI to run it."""
+
+H3_README = ReadMe(
+    "MiniMax H3 image-to-video with audio: AdaptiveDiffusion (model patch) into SamplerCustomAdvanced, speed 2x",
+    f"The graph of ComfyUI {NEWEST_VERSION}'s MiniMax H3 image-to-video template (video_minimax_h3_i2v) without\n"
+    "its Turbo LoRA: MiniMax H3 Image to Video takes the prompt (shots and sound in one text), the first\n"
+    f"frame, {H3_VIDEO[0]}×{H3_VIDEO[1]} and {H3_VIDEO[2]} frames (5 s at {H3_FPS:g} fps; length is 17k + 5), "
+    "Random Noise, Basic Guider (no negative prompt, cfg 1),\n"
+    f"KSamplerSelect {H3_SAMPLER}, BasicScheduler {H3_SCHEDULER} {H3_STEPS} steps, SamplerCustomAdvanced. One "
+    "latent holds the video and its stereo audio; VAE Decode and VAE Decode Audio take each from it.\n"
+    "The AdaptiveDiffusion (model patch) node sits between Load Diffusion Model and the guider and\n"
+    f"scheduler: at speed {SPEED} the sampler makes about 10 of the {H3_STEPS} model calls, for video and audio "
+    "alike. The patch has no trace output, so there is no Skip Mask Preview here: SamplerCustomAdvanced\n"
+    "shows the live skip mask and the run's summary on its node (the log has it too).\n"
+    "Load Image starts with example.png, which ships in ComfyUI/input/ (the template's is\n"
+    "transparent_rgb_gaming_mouse.png); upload your own first frame. H3's native canvas has a 768 px short\n"
+    "edge (1344×768 for 16:9). The template's Turbo mode instead loads\n"
+    "minimax_h3_fl2v_turbo_8step_v1.0_comfyui_bf16.safetensors (huggingface.co/lightx2v/Minimax-h3-Turbo)\n"
+    "with Load LoRA (model only) and samples 8 steps; 8 steps leave room for few skips.",
+    f"The video is saved as an animated WEBP at {H3_FPS:g} fps (AdaptiveDiffusion/minimax_h3_i2v_*) and the "
+    "sound as FLAC (audio/AdaptiveDiffusion/minimax_h3_i2v_*; ComfyUI 0.33.0 lists Save Audio (FLAC) as "
+    "deprecated, it still works). The template joins both into one mp4 with Create Video + Save Video.",
+    NEWEST_RENAMES, height=1100, newest_only=True, versions=H3_VERSIONS)
+
+
+def minimax_h3_i2v(wf: Workflow) -> None:
+    unet = load(wf, "UNETLoader", H3_FL2VA, (0, 0), "default")
+    clip = load(wf, "CLIPLoader", H3_QWEN3VL, (0, 130), "minimax", "default")
+    video_vae = load(wf, "VAELoader", H3_VIDEO_VAE, (0, 290), title="Load VAE (video)")
+    audio_vae = load(wf, "VAELoader", H3_AUDIO_VAE, (0, 400), title="Load VAE (audio)")
+    wf.group("Models", [unet, clip, video_vae, audio_vae], GROUP_BLUE)
+    patch = wf.wire(wf.add("AdaptiveDiffusionPatch", (0, 590), adaptive_widgets(speed=SPEED), colors=BLUE),
+                    model=unet.out("MODEL"))
+    wf.group(f"AdaptiveDiffusion {SPEED} on the model", [patch], GROUP_GREEN)
+    image = wf.add("LoadImage", (480, 0), [START_IMAGE, "image"], title="First frame")
+    to_video = wf.wire(wf.add("MiniMaxH3ImageToVideo", (480, 500), [H3_PROMPT, *H3_VIDEO], colors=GREEN),
+                       clip=clip.out("CLIP"), vae=video_vae.out("VAE"), first_frame=image.out("IMAGE"))
+    wf.group("First frame, prompt, size and length", [image, to_video], GROUP_PURPLE)
+    noise = wf.add("RandomNoise", (960, 0), [SEED, "fixed"])
+    select = wf.add("KSamplerSelect", (960, 130), [H3_SAMPLER])
+    sigmas = wf.wire(wf.add("BasicScheduler", (960, 230), [H3_SCHEDULER, H3_STEPS, 1.0]), model=patch.out("MODEL"))
+    guider = wf.wire(wf.add("BasicGuider", (960, 380)), model=patch.out("MODEL"),
+                     conditioning=to_video.out("positive"))
+    wf.group("Noise, sampler, schedule, guider", [noise, select, sigmas, guider], GROUP_BROWN)
+    custom = wf.wire(wf.add("SamplerCustomAdvanced", (1460, 0)), noise=noise.out("NOISE"), guider=guider.out("GUIDER"),
+                     sampler=select.out("SAMPLER"), sigmas=sigmas.out("SIGMAS"),
+                     latent_image=to_video.out("LATENT"))
+    decode = wf.wire(wf.add("VAEDecode", (1460, 200)), samples=custom.out("output"), vae=video_vae.out("VAE"))
+    decode_audio = wf.wire(wf.add("VAEDecodeAudio", (1460, 300)), samples=custom.out("output"),
+                           vae=audio_vae.out("VAE"))
+    save = wf.wire(wf.add("SaveAnimatedWEBP", (custom.right(), 0),
+                          ["AdaptiveDiffusion/minimax_h3_i2v", H3_FPS, False, 90, "default"]),
+                   images=decode.out("IMAGE"))
+    save_audio = wf.wire(wf.add("SaveAudio", (custom.right(), 580), ["audio/AdaptiveDiffusion/minimax_h3_i2v"]),
+                         audio=decode_audio.out("AUDIO"))
+    wf.group("Sample (live skip mask on the node), decode and save the video and its audio",
+             [custom, decode, decode_audio, save, save_audio], GROUP_GREEN)
+
+
 @dataclass(frozen=True)
 class Graph:
     name: str  # the file name without .json; it also derives the workflow's id
@@ -936,6 +1022,7 @@ GRAPHS = (
     Graph("qwen_image_adaptive", QWEN_README, qwen_image),
     Graph("flux2_dev_adaptive_patch", FLUX2_README, flux2_dev),
     Graph("z_image_adaptive", Z_IMAGE_README, z_image),
+    Graph("minimax_h3_adaptive_i2v", H3_README, minimax_h3_i2v),
 )
 
 
