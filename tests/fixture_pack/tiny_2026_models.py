@@ -20,6 +20,8 @@ import comfy.model_management
 import comfy.model_patcher
 import comfy.supported_models
 
+from .tiny_models import seed_weights
+
 # Each kind: the host class it needs (absent on older hosts), its parameterisation.
 FAMILIES = {
     "wan22_5b": ("WAN22_T2V", "flow"),
@@ -164,15 +166,8 @@ def build(kind: str, seed: int = 0, scale: float = 0.05, smooth: bool = True) ->
     """
     config_class = getattr(comfy.supported_models, FAMILIES[kind][0])
     model = config_class(host_config(kind)).get_model({})
-    generator = torch.Generator().manual_seed(seed)
+    seed_weights(model, seed, scale)
     with torch.no_grad():
-        for name, parameter in model.named_parameters():
-            noise = torch.randn(parameter.shape, generator=generator)
-            if parameter.dim() > 1:
-                parameter.copy_(noise * scale)
-            else:
-                parameter.copy_(noise * 0.1 + (1.0 if name.endswith("weight") else 0.0))
-            parameter.requires_grad_(False)
         if kind == "minimax_h3":  # a buffer the checkpoint fills: the rotary frequencies
             inv_freq = model.diffusion_model.rope.inv_freq
             inv_freq.copy_(1.0 / (10000 ** (torch.arange(inv_freq.numel()) / inv_freq.numel())))

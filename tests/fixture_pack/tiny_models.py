@@ -55,12 +55,9 @@ def _model_config(kind: str):
     return config
 
 
-def build_tiny_model(kind: str, seed: int = 0, scale: float = 0.05) -> comfy.model_patcher.ModelPatcher:
-    """A ModelPatcher around a real ComfyUI model of `kind` with seeded random weights.
-
-    Matrices ~ N(0, scale²); 1-D weights (norm gains) ~ 1 + N(0, 0.1²); biases ~ N(0, 0.1²).
-    """
-    model = _model_config(kind).get_model({})
+def seed_weights(model: torch.nn.Module, seed: int, scale: float) -> None:
+    """Seeded random weights (ComfyUI builds its layers uninitialised and without grad):
+    matrices ~ N(0, scale²), 1-D weights (norm gains) ~ 1 + N(0, 0.1²), biases ~ N(0, 0.1²)."""
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, parameter in model.named_parameters():
@@ -70,6 +67,15 @@ def build_tiny_model(kind: str, seed: int = 0, scale: float = 0.05) -> comfy.mod
             else:
                 parameter.copy_(noise * 0.1 + (1.0 if name.endswith("weight") else 0.0))
             parameter.requires_grad_(False)
+
+
+def build_tiny_model(kind: str, seed: int = 0, scale: float = 0.05) -> comfy.model_patcher.ModelPatcher:
+    """A ModelPatcher around a real ComfyUI model of `kind` with seeded random weights.
+
+    Matrices ~ N(0, scale²); 1-D weights (norm gains) ~ 1 + N(0, 0.1²); biases ~ N(0, 0.1²).
+    """
+    model = _model_config(kind).get_model({})
+    seed_weights(model, seed, scale)
     model.eval()
     device = comfy.model_management.get_torch_device()
     return comfy.model_patcher.ModelPatcher(model, load_device=device, offload_device=device)
