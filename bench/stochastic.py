@@ -26,6 +26,7 @@ import nodes  # noqa: E402,F401  ComfyUI's, imported before bench.all_samplers p
 import statistics  # noqa: E402
 
 from bench import all_samplers  # noqa: E402
+from adaptive_core.samplers import SamplerNoise, sampler_noise  # noqa: E402
 from bench.common import RESULTS, interpolate, mean_psnr  # noqa: E402
 from devtools.inprocess import loaded_pack_hooks  # noqa: E402
 
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         bench = benches.setdefault(model, Bench(model=model))
         results = [all_samplers.study(bench, sampler, scheduler, steps, prompts(args.prompts))]
-        if "sde" in sampler and "er_sde" != sampler:  # a Brownian path: what skipping would give
+        if sampler_noise(sampler) is SamplerNoise.BROWNIAN:  # the pack runs it unskipped: what skipping gives
             results.append(skipped_brownian(bench, sampler, scheduler, steps, prompts(args.prompts)))
         for result in results:
             lines.append(row(result, model, steps))
