@@ -205,11 +205,14 @@ class DecisionState:
     def _replace_refused(self, column: int, k: int, tail: int) -> None:
         """Give a refused skip a later step: the column's plan from k+1 on is made anew with one
         skip more, so the asked speed holds where the estimate allows it. Not for a forced plan
-        (it is measured as given), nor once a column has had half its budget refused (the
-        estimate rejects this sampler's predictions: an ancestral/SDE sampler's fresh noise)."""
+        (it is measured as given), nor, for noise predictions, once a column has had half its
+        budget refused (the estimate rejects this sampler's noise). x̂0 predictions (fresh-noise
+        samplers) keep moving: on flow euler_ancestral 30 steps that gave 17 calls instead of 19 at
+        +10.4 dB over fewer steps, the other rows unchanged (bench/stochastic.py)."""
         plan, end = self.plans[column], self.total_steps - tail
+        gave_up = 2 * self.refused_by_column[column] > skip_budget(self.config.speed_factor, self.total_steps)
         if self.forced_plan is not None or self.reuse_slot is not None or k + 1 >= end \
-                or 2 * self.refused_by_column[column] > skip_budget(self.config.speed_factor, self.total_steps):
+                or (gave_up and self.cache.prediction is Prediction.NOISE):
             return
         wanted = sum(plan[k + 1:end]) + 1
         later = cheapest_skips(wanted, self.sigmas, k + 1, end, self.config.max_skip_steps,
@@ -234,11 +237,15 @@ class DecisionState:
         first, end = max(self.config.warmup_steps, 3), self.total_steps - tail
         period = self.clock.period if self.clock.period and not self.clock.broken else 1
         self.reuse = [False] * self.total_steps
+        # A sampler that adds fresh noise between its calls (dpm_2_ancestral, dpmpp_2s_ancestral,
+        # seeds): no call predicts the next step's first, so whole steps are skipped, every call
+        # answered by its own slot's x̂0 history.
+        whole_steps = period < 2 or self.cache.prediction is Prediction.DENOISED
         if self.forced_plan is not None:
             self.plan = self.forced_plan + [False] * (self.total_steps - len(self.forced_plan))
-        elif period < 2 and self.stage is not None:
+        elif whole_steps and self.stage is not None:
             self.plan = self._whole_plan()[self.stage.start:self.stage.end]
-        elif period < 2:
+        elif whole_steps:
             self.plan = speed_plan(self.config.speed_factor, self.sigmas, first, end, self.config.max_skip_steps)
         else:
             slot, miss = self._reuse_slot(period)
@@ -250,9 +257,9 @@ class DecisionState:
                 self.plan = [False] * self.total_steps
                 self.note(f"no skips: the warm-up's last step missed the noise of its first model call by {miss:.2f} "
                           f"(relative, tolerance {self.config.error_tolerance:g}) even from the call just before it; "
-                          "ancestral/SDE samplers add fresh noise every step")
+                          "the sampler's later call does not predict its next first call")
         self.plans = []
-        self._note_a_short_plan(period)
+        self._note_a_short_plan(1 if whole_steps else period)
         self.eval_sigmas.clear()
 
     def _note_a_short_plan(self, period: int) -> None:
@@ -320,7 +327,9 @@ class DecisionState:
 
     def outcome(self, corrected_rows: float | None) -> RunOutcome:
         """What the decisions came to, for the trace's notes at the run's end."""
-        return RunOutcome(refused=self.refused, replaced=self.replaced, error_tolerance=self.config.error_tolerance,
+        denoised = self.cache.prediction is Prediction.DENOISED
+        return RunOutcome(refused=self.refused, replaced=self.replaced, error_tolerance=self._tolerance(),
+                          extrapolated="x̂0" if denoised else "noise",
                           corrected_rows=corrected_rows, kept_for_long_step=len(self.kept_for_long_step),
                           first_call_reused=len(self.reused_steps), batch_rows=self.rows, per_sample=self.per_sample)
 

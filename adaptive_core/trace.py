@@ -189,7 +189,8 @@ class RunOutcome:
     """What a run's decisions and corrections came to, for the notes at its end."""
     refused: int = 0                  # planned skips (row-steps) the error estimate refused
     replaced: int = 0                 # of those, moved to a later step the estimate allowed
-    error_tolerance: float = 0.0
+    error_tolerance: float = 0.0      # the bound the estimate was held to
+    extrapolated: str = "noise"       # what a skip extrapolates: the noise, or x̂0 (fresh-noise samplers)
     corrected_rows: float | None = None  # row-steps corrected by the step after them (None: no correction)
     kept_for_long_step: int = 0       # planned skips computed because a long step follows
     first_call_reused: int = 0        # steps that skipped only their first call
@@ -201,7 +202,7 @@ def outcome_notes(outcome: RunOutcome) -> list[str]:
     notes = []
     if outcome.refused:
         moved = f"; {outcome.replaced} of them moved to a later step" if outcome.replaced else ""
-        notes.append(f"{outcome.refused} planned skips refused: the predicted noise error was above the tolerance "
+        notes.append(f"{outcome.refused} planned skips refused: the predicted {outcome.extrapolated} error was above the tolerance "
                      f"({outcome.error_tolerance:g} of the extrapolated value){moved}")
     if outcome.corrected_rows:
         rows, batch = int(outcome.corrected_rows), max(outcome.batch_rows, 1)

@@ -5,21 +5,28 @@ from __future__ import annotations
 import pytest
 import torch
 
+import comfy.samplers as comfy_samplers
+from adaptive_core.samplers import SamplerNoise, sampler_noise
+from conftest import run_node
 from helpers import adaptive, fixture, ksampler
 
-FRESH = ["euler_ancestral", "euler_ancestral_cfg_pp", "er_sde", "sa_solver", "res_multistep_ancestral"]
-BROWNIAN = ["dpmpp_2m_sde", "dpmpp_3m_sde"]
+# Every sampler in the host's KSampler list that adds noise every step, by kind.
+FRESH = [s for s in comfy_samplers.KSampler.SAMPLERS if sampler_noise(s) is SamplerNoise.FRESH]
+BROWNIAN = [s for s in comfy_samplers.KSampler.SAMPLERS if sampler_noise(s) is SamplerNoise.BROWNIAN]
 SPEED = dict(threshold=0.01, speed="2x", noise_reuse="quadratic", warmup_steps=4, keep_last_steps=1)
 
 
-def linear_denoiser(model, seed: int = 0):
+def linear_denoiser(model, seed: int = 0, calls: list | None = None):
     """The model below every wrapper answers x̂0 = a + b σ whatever x is: linear in σ, so the
-    extrapolation of x̂0 is exact, and only the sampler's own noise moves the latent otherwise."""
+    extrapolation of x̂0 is exact, and only the sampler's own noise moves the latent otherwise.
+    `calls` gets one entry per call that reached it."""
     generator = torch.Generator().manual_seed(seed)
     state: dict = {}
 
     def denoise(apply_model, args):
         x, sigma = args["input"], args["timestep"].float()
+        if calls is not None:
+            calls.append(x.shape[0])
         if "a" not in state or state["a"].shape != x.shape[1:]:
             state["a"] = torch.randn(x.shape[1:], generator=generator)
             state["b"] = 0.1 * torch.randn(x.shape[1:], generator=generator)
@@ -32,14 +39,19 @@ def linear_denoiser(model, seed: int = 0):
 
 @pytest.mark.parametrize("sampler", FRESH)
 def test_a_skip_predicts_the_denoised_image_and_keeps_the_samplers_noise(comfy, sampler):
-    inputs = fixture()
-    inputs["model"] = linear_denoiser(inputs["model"])
+    inputs, network = fixture(), []
+    inputs["model"] = linear_denoiser(inputs["model"], calls=network)
     settings = dict(steps=20, sampler_name=sampler, scheduler="karras")
     reference = ksampler(comfy, inputs, **settings)
+    network.clear()
     samples, trace = adaptive(comfy, inputs, **settings, **SPEED)
-    # half the calls skipped, and the picture is KSampler's: the same noise was added at every step
-    # (the stream depends on the seed and σ, not on the model calls) and x̂0 was extrapolated exactly
+    # half the calls skipped (samplers with 2-3 calls a step skip whole steps: every call of the
+    # step is answered from its own call's x̂0 history), and the picture is KSampler's: the same
+    # noise was added at every step (the stream depends on the seed and σ, not on the model calls)
+    # and x̂0 was extrapolated exactly
     assert trace.skipped_steps >= 8, (trace.mask_text(), trace.notes)
+    full = trace.model_calls + trace.cached_calls
+    assert len(network) == trace.model_calls <= full * 0.55, (len(network), full)
     torch.testing.assert_close(samples, reference, rtol=1e-4, atol=1e-4)
     assert any("a skip extrapolates x̂0" in note for note in trace.notes), trace.notes
 
@@ -95,3 +107,32 @@ def test_on_the_trained_model_a_fresh_noise_sampler_beats_plain_fewer_steps(comf
     assert calls <= 25 / 1.5, (trace.mask_text(), trace.notes)  # refusals may cost a few calls
     fewer = ksampler(comfy, inputs, steps=round(calls), **settings)
     assert psnr_to(samples, full) >= psnr_to(fewer, full) + 6.0, (psnr_to(samples, full), psnr_to(fewer, full))
+
+
+@pytest.mark.parametrize("node, options", [
+    ("SamplerEulerAncestral", dict(eta=0.6, s_noise=1.3)),
+    ("SamplerDPMPP_2S_Ancestral", dict(eta=1.0, s_noise=0.8)),
+    ("SamplerDPMPP_2M_SDE", dict(solver_type="heun", eta=0.7, s_noise=1.1, noise_device="cpu")),
+    ("SamplerDPMPP_SDE", dict(eta=0.8, s_noise=1.2, r=0.5, noise_device="cpu")),
+])
+def test_samplercustom_nodes_with_eta_and_s_noise(comfy, node, options):
+    """The sampler nodes of SamplerCustom with their own eta / s_noise, under the MODEL patch: the
+    kind is told by the k-diffusion function they run, so a fresh-noise one skips (its noise
+    unchanged: the picture is SamplerCustom's on an x̂0 linear in σ) and a Brownian one runs unskipped."""
+    inputs = fixture()
+    inputs["model"] = linear_denoiser(inputs["model"])
+    (sampler,) = run_node(comfy, node, **options)
+    (sigmas,) = run_node(comfy, "BasicScheduler", model=inputs["model"], scheduler="karras", steps=20, denoise=1.0)
+    custom = dict(add_noise=True, noise_seed=7, cfg=4.0, positive=inputs["positive"], negative=inputs["negative"],
+                  sampler=sampler, sigmas=sigmas, latent_image=inputs["latent_image"])
+    reference, _ = run_node(comfy, "SamplerCustom", model=inputs["model"], **custom)
+    traces: list = []
+    patched = comfy.apply(inputs["model"], comfy.Config(**SPEED), on_trace=traces.append)
+    samples, _ = run_node(comfy, "SamplerCustom", model=patched, **custom)
+    (trace,) = traces
+    if "SDE" in node and "2S" not in node:  # dpmpp_2m_sde / dpmpp_sde: one Brownian path
+        assert trace.cached_calls == 0 and any("Brownian path" in n for n in trace.notes), trace.notes
+        assert torch.equal(samples["samples"], reference["samples"])
+    else:
+        assert trace.skipped_steps >= 8, (trace.mask_text(), trace.notes)
+        torch.testing.assert_close(samples["samples"], reference["samples"], rtol=1e-4, atol=1e-4)
