@@ -1,16 +1,23 @@
 """Peers benchmark: AdaptiveDiffusion against fewer steps, core EasyCache/LazyCache, FSampler,
-ZEUS and SADA (AccelDiff) and Spectrum, side by side in one in-process ComfyUI.
+ZEUS, SADA and AdaptiveDiff (AccelDiff) and Spectrum, side by side in one in-process ComfyUI.
 
-    python3 scripts/dev.py run bench/peers.py --peers /work/peers [--steps 20,25] [--samplers euler]
-        [--schedulers normal] [--prompts 4] [--report-only]
+    python3 scripts/dev.py run bench/peers.py --peers /work/peers [--model eps|flow] [--steps 20,25]
+        [--samplers euler] [--schedulers normal] [--prompts 4] [--report-only]
 
 The peers are custom node packs read from their public repositories into a folder outside this
 repo (`--peers`, one sub-folder per repository, as `git clone` names it); a missing folder is
-reported and its rows are left out. On the trained digits reference model, for every (steps,
-sampler, scheduler): the full-step KSampler result of each prompt is the reference; every method
+reported and its rows are left out. On a trained digits reference model (`--model`: eps, the
+ε-prediction UNet, or flow, the flow-matching model with velocity prediction and shift 3), for every
+(steps, sampler, scheduler): the full-step KSampler result of each prompt is the reference; every method
 and setting is scored by real network calls (counted at the UNet's first conv, below every
-wrapper), PSNR and SSIM against it. One CSV row per (steps, sampler, scheduler, method, setting,
-prompts) in bench/results/peers_results.csv; rows already there are skipped, so the grid runs in chunks.
+wrapper), PSNR and SSIM against it. One CSV row per (model, steps, sampler, scheduler, method,
+setting, prompts) in bench/results/peers_results.csv; rows already there are skipped, so the grid runs in
+chunks (a file from before the model column gets it, value eps, on the first run). A peer runs only the
+samplers its code offers (bench/peers_report.py PEER_SAMPLERS); a peer setting that raises is printed and
+kept in bench/results/peers_failures.csv for the report. On samplers that add noise every step
+(euler_ancestral), the methods that run prompt by prompt are scored against the full steps run prompt by
+prompt (the step noise depends on the batch), and torch's global generator is seeded before every run
+(SADA's and FSampler's ancestral noise come from it).
 Tables and plots: bench/peers_report.py (rewritten at the end of every run).
 """
 from __future__ import annotations
@@ -22,15 +29,17 @@ import csv
 import io
 import statistics
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root; the rest: bench/common.py
 
-from reference.harness import Bench, BatchResult, Prompt, prompts  # noqa: E402
+from reference.harness import SEED, Bench, BatchResult, Prompt, prompts  # noqa: E402
 from bench.common import RESULTS, mean_psnr, mean_ssim, psnr  # noqa: E402
-from bench.peers_report import CSV_FIELDS, write_report  # noqa: E402
+from bench.peers_report import (CSV_FIELDS, FAILURE_FIELDS, FAILURES, migrate, runs, stochastic,  # noqa: E402
+                                write_report)
 
 import torch  # noqa: E402  (after the harness has put ComfyUI in place)
 
@@ -57,8 +66,9 @@ FSAMPLER_SIMPLE = dict(adaptive_mode="learning", smoothing_beta=0.9999, protect_
                        noise_type="gaussian", verbose=False, no_grad=True, official_comfy=True,
                        sigma_aware=True, extrapolate_denoised=True, skip_indices="", denoise=1.0)
 FSAMPLER_MODES = ("h2/s2", "h2/s3", "h3/s3", "adaptive", "h2/s5")  # h2/s5: its curve's high-budget end
-FSAMPLER_SAMPLERS = ("euler", "ddim", "dpmpp_2m", "heun")   # of ours; FSampler has no uni_pc
-ACCELDIFF_SAMPLERS = ("euler", "heun", "dpmpp_2m", "ddim")  # ZEUS/SADA lists; ddim runs as euler
+# Our sampler -> (FSampler's sampler, its add_noise): FSampler has no euler_ancestral by name; its
+# ancestral step is its euler with add_noise (eta) 1.0. Which samplers each peer runs: PEER_SAMPLERS.
+FSAMPLER_AS = {"euler_ancestral": ("euler", 1.0)}
 SPECTRUM_SETTINGS = [("defaults (window 3, flex 0.75)", dict(window_size=3, flex_window=0.75)),
                      ("window 2, flex 0", dict(window_size=2, flex_window=0.0))]
 
@@ -66,6 +76,11 @@ SPECTRUM_SETTINGS = [("defaults (window 3, flex 0.75)", dict(window_size=3, flex
 # AccelDiff runs its own copies of the k-diffusion samplers: each of ZEUS and SADA is also scored
 # against its own output with skipping switched off (acceleration window after the last step).
 NO_SKIPS = "no skips (its own full steps)"
+# AccelDiff's AdaptiveDiff (its own AdaptiveDiffusion; sampler/adaptivediff.py): a skipped step reuses
+# the last x̂0; threshold 0 never skips (its "no skips" row).
+ACCELDIFF_ADAPTIVE = [(NO_SKIPS, dict(threshold=0.0, max_skip_steps=4))] + [
+    (f"max_skip 4 threshold {t}" + (" (defaults)" if t == 0.01 else ""), dict(threshold=t, max_skip_steps=4))
+    for t in (0.005, 0.01, 0.02, 0.05, 0.1)]
 
 
 def zeus_settings(steps: int) -> list[tuple[str, dict]]:
@@ -98,10 +113,10 @@ PEERS = {  # folder under --peers: (repository, the node types the benchmark use
 
 @dataclass
 class Setting:
-    method: str          # full | fewer | easycache | lazycache | fsampler | zeus | sada | spectrum | adaptive
+    method: str          # full | fewer | easycache | lazycache | fsampler | zeus | sada | acceldiff_adaptive | spectrum | adaptive | speed_*
     label: str
     run: Callable[..., BatchResult] = field(repr=False)  # run(batch) -> BatchResult
-    impl: str = "comfy"  # whose sampler code: comfy, or the peer's own (fsampler, acceldiff-zeus/-sada)
+    impl: str = "comfy"  # whose sampler code: comfy, or the peer's own (fsampler, acceldiff-zeus/-sada/-adaptive)
     per_batch: bool = False  # decides per batch: run prompt by prompt
 
 
@@ -146,22 +161,28 @@ def settings_for(bench: Bench, steps: int, sampler: str, scheduler: str, cfg: fl
                 b, model=bench.with_cache_node(node, t), steps=steps, **core), per_batch=True))
     sigmas = lambda: bench.call("BasicScheduler", model=bench.model, scheduler=scheduler, steps=steps,
                                 denoise=1.0)[0]  # noqa: E731
-    if "ComfyUI-FSampler" in loaded and sampler in FSAMPLER_SAMPLERS:
+    if "ComfyUI-FSampler" in loaded and runs("fsampler", sampler):
+        (its_sampler, add_noise) = FSAMPLER_AS.get(sampler, (sampler, 0.0))
         for mode in ("none", *FSAMPLER_MODES):
             def run(b, mode=mode):
                 (fsampler, _) = bench.call("FSamplerSelect", model=bench.model, steps=steps, scheduler=scheduler,
-                                           sampler=sampler, skip_mode=mode, **FSAMPLER_SIMPLE)
+                                           sampler=its_sampler, skip_mode=mode,
+                                           **{**FSAMPLER_SIMPLE, "add_noise": add_noise})
                 return bench.sample_custom(b, fsampler, sigmas(), cfg=cfg)
             label = NO_SKIPS if mode == "none" else mode
             grid.append(Setting("fsampler", label, quiet(run), "fsampler", per_batch=mode == "adaptive"))
-    if "ComfyUI-AccelDiff" in loaded and sampler in ACCELDIFF_SAMPLERS:
-        for method, name, table in (("zeus", "ZEUS", zeus_settings(steps)), ("sada", "SADA", sada_settings(steps))):
+    if "ComfyUI-AccelDiff" in loaded:
+        for method, name, table in (("zeus", "ZEUS", zeus_settings(steps)), ("sada", "SADA", sada_settings(steps)),
+                                    ("acceldiff_adaptive", "AdaptiveDiff", ACCELDIFF_ADAPTIVE)):
+            if not runs(method, sampler):
+                continue
             for label, inputs in table:
                 def run(b, name=name, inputs=inputs):
                     (accel, _) = bench.call("AccelDiffUnified", sampler_method=name, model_method="None",
                                             sampler_name=sampler, **inputs)
                     return bench.sample_custom(b, accel, sigmas(), cfg=cfg)
-                grid.append(Setting(method, label, quiet(run), f"acceldiff-{method}", per_batch=method == "sada"))
+                grid.append(Setting(method, label, quiet(run), f"acceldiff-{method.removeprefix('acceldiff_')}",
+                                    per_batch=method in ("sada", "acceldiff_adaptive")))
     if "ComfyUI-Spectrum-sdxl" in loaded:
         for label, inputs in SPECTRUM_SETTINGS:
             def run(b, inputs=inputs):
@@ -201,12 +222,17 @@ def scores(result: BatchResult, references: torch.Tensor) -> tuple[float, float]
     return mean_psnr(result.images, references), mean_ssim(result.images, references)
 
 
-def run_setting(bench: Bench, setting: Setting, batch: list[Prompt]) -> BatchResult:
-    if setting.per_batch:
-        results = [setting.run([prompt]) for prompt in batch]
+def run_setting(bench: Bench, setting: Setting, batch: list[Prompt], per_batch: bool | None = None) -> BatchResult:
+    """One setting on the batch (prompt by prompt if it decides per batch, or `per_batch`); torch's
+    global generator seeded before each run (peers that draw their step noise from it)."""
+    def run(prompts: list[Prompt]) -> BatchResult:
+        torch.manual_seed(SEED)
+        return setting.run(prompts)
+    if setting.per_batch if per_batch is None else per_batch:
+        results = [run([prompt]) for prompt in batch]
         return BatchResult(torch.cat([r.images for r in results]), [r.model_calls[0] for r in results],
                            sum(r.seconds for r in results) / len(results), [r.masks[0] for r in results])
-    return setting.run(batch)
+    return run(batch)
 
 
 def done_keys(path: Path) -> set[tuple]:
@@ -217,13 +243,15 @@ def done_keys(path: Path) -> set[tuple]:
 
 
 def key_of(row: dict) -> tuple:
-    return (int(row["steps"]), row["sampler"], row["scheduler"], row["method"], row["setting"], int(row["prompts"]))
+    """A row's identity; a row without a model (written before the column) is an ε row."""
+    return (row.get("model") or "eps", int(row["steps"]), row["sampler"], row["scheduler"], row["method"],
+            row["setting"], int(row["prompts"]))
 
 
-def append_row(path: Path, row: dict) -> None:
+def append_row(path: Path, row: dict, fields: list[str] = CSV_FIELDS) -> None:
     new = not path.exists()
     with open(path, "a", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=CSV_FIELDS)
+        writer = csv.DictWriter(handle, fieldnames=fields)
         if new:
             writer.writeheader()
         writer.writerow(row)
@@ -231,9 +259,10 @@ def append_row(path: Path, row: dict) -> None:
 
 def run_config(bench: Bench, steps: int, sampler: str, scheduler: str, cfg: float, batch: list[Prompt],
                loaded: set[str], path: Path, methods: set[str] | None = None,
-               pack_labels: set[str] | None = None) -> int:
-    """Every pending setting of one (steps, sampler, scheduler); returns the rows written."""
-    base = dict(steps=steps, sampler=sampler, scheduler=scheduler, prompts=len(batch))
+               pack_labels: set[str] | None = None, model: str = "eps") -> int:
+    """Every pending setting of one (steps, sampler, scheduler) on `model` (the Bench's); returns the
+    rows written."""
+    base = dict(model=model, steps=steps, sampler=sampler, scheduler=scheduler, prompts=len(batch))
     done = done_keys(path)
     grid = [s for s in settings_for(bench, steps, sampler, scheduler, cfg, loaded)
             if (methods is None or s.method == "full" or s.method in methods)
@@ -241,42 +270,60 @@ def run_config(bench: Bench, steps: int, sampler: str, scheduler: str, cfg: floa
     pending = [s for s in grid if key_of({**base, "method": s.method, "setting": s.label}) not in done]
     if not pending:
         return 0
-    reference = grid[0].run(batch)
+    started = time.perf_counter()
+    reference = run_setting(bench, grid[0], batch)
     full_calls = statistics.mean(reference.model_calls)
-    own_references: dict[str, torch.Tensor] = {"comfy": reference.images}
+    # Fresh step noise depends on the batch: a method run prompt by prompt is scored against full steps
+    # run prompt by prompt. ODE samplers: one reference (the noise is the prompt's initial row only).
+    split = stochastic(sampler)
+    own_references: dict[tuple, torch.Tensor] = {("comfy", False): reference.images}
+
+    def reference_of(impl: str, per_batch: bool, result: BatchResult | None, label: str) -> torch.Tensor:
+        key = (impl, per_batch and split)
+        if key not in own_references:  # the full-step run of that code (a peer's: its first row, no skips)
+            own_references[key] = result.images if result is not None and label == NO_SKIPS else run_setting(
+                bench, next(s for s in grid if s.impl == impl), batch, per_batch=key[1]).images
+        return own_references[key]
+
     for setting in pending:
         try:
             result = run_setting(bench, setting, batch)
-        except Exception as error:  # a peer that breaks on this sampler: say so, keep the grid going
-            print(f"{steps:3d} {sampler:9s} {scheduler:7s} {setting.method:9s} {setting.label:34s} FAILED: "
-                  f"{type(error).__name__}: {error}", flush=True)
+        except Exception as error:  # a peer that breaks on this model or sampler: say so, keep the grid going
+            text = f"{type(error).__name__}: {error}".splitlines()[0][:300]
+            print(f"{model} {steps:3d} {sampler:9s} {scheduler:7s} {setting.method:9s} {setting.label:34s} FAILED: "
+                  f"{text}", flush=True)
+            append_row(path.parent / FAILURES, {**{k: base[k] for k in ("model", "steps", "sampler", "scheduler")},
+                                                "method": setting.method, "setting": setting.label, "error": text},
+                       FAILURE_FIELDS)
             continue
-        if setting.impl not in own_references:  # its own full-step run (the first of its rows)
-            own_references[setting.impl] = result.images if setting.label == NO_SKIPS else \
-                run_setting(bench, next(s for s in grid if s.impl == setting.impl), batch).images
-        p, s = scores(result, reference.images)
-        p_own, s_own = scores(result, own_references[setting.impl])
+        p, s = scores(result, reference_of("comfy", setting.per_batch, None, ""))
+        p_own, s_own = scores(result, reference_of(setting.impl, setting.per_batch, result, setting.label))
         row = {**base, "method": setting.method, "setting": setting.label, "impl": setting.impl,
                "decides": "per prompt" if setting.per_batch else "batch", "full_calls": full_calls,
                "model_calls": statistics.mean(result.model_calls), "psnr": min(p, 100.0), "ssim": s,
                "psnr_own": min(p_own, 100.0), "ssim_own": s_own, "seconds_per_image": result.seconds}
         append_row(path, row)
-        print(f"{steps:3d} {sampler:9s} {scheduler:7s} {setting.method:9s} {setting.label:34s} calls "
+        print(f"{model} {steps:3d} {sampler:9s} {scheduler:7s} {setting.method:9s} {setting.label:34s} calls "
               f"{row['model_calls']:5.1f}/{full_calls:.0f}  PSNR {p:6.2f}  SSIM {s:.3f}"
               + (f"  (own ref {p_own:6.2f})" if setting.impl != "comfy" else ""), flush=True)
+    print(f"{model} {steps} {sampler}/{scheduler}: {len(pending)} settings in {time.perf_counter() - started:.0f} s",
+          flush=True)
     return len(pending)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--peers", type=Path, default=None, help="folder holding the peers' checkouts")
+    parser.add_argument("--model", choices=("eps", "flow"), default="eps",
+                        help="reference model: eps (ε-prediction digits UNet) or flow (flow-matching, shift 3)")
     parser.add_argument("--steps", default="20,25,30,50")
     parser.add_argument("--samplers", default="euler,dpmpp_2m,uni_pc,ddim,heun")
     parser.add_argument("--schedulers", default="normal,karras")
     parser.add_argument("--prompts", type=int, default=4)
     parser.add_argument("--cfg", type=float, default=3.0)
     parser.add_argument("--methods", default=None, help="only these methods (comma list: fewer, easycache, "
-                        "lazycache, fsampler, zeus, sada, spectrum, adaptive, speed_linear, speed_quadratic); the reference always runs")
+                        "lazycache, fsampler, zeus, sada, acceldiff_adaptive, spectrum, adaptive, speed_linear, speed_quadratic); "
+                        "the reference always runs")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder of peers_results.csv, peers_summary.md, peers_<steps>.png")
     parser.add_argument("--pack-settings", default=None, help="only these PACK_SETTINGS labels (comma list)")
     parser.add_argument("--check-fsampler-route", action="store_true",
@@ -285,8 +332,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / "peers_results.csv"
+    if migrate(path):
+        print(f"{path}: model column added (eps, the only model of its rows)", flush=True)
     if not args.report_only:
-        bench = Bench()
+        bench = Bench(model=args.model)
         loaded = load_peers(bench, args.peers)
         batch = prompts(args.prompts)
         if args.check_fsampler_route:
@@ -299,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
                 for scheduler in args.schedulers.split(","):
                     run_config(bench, steps, sampler, scheduler, args.cfg, batch, loaded, path,
                                set(args.methods.split(",")) if args.methods else None,
-                               set(args.pack_settings.split(",")) if args.pack_settings else None)
+                               set(args.pack_settings.split(",")) if args.pack_settings else None, args.model)
     if path.exists():
         write_report(path, args.out, cfg=args.cfg)
     return 0
