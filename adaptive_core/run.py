@@ -23,7 +23,7 @@ from .correction import SkipCorrection
 from .decision import ScheduleStage
 from .decision_state import DecisionState
 from .noise_cache import CacheKey, NoiseCache, Prediction
-from .samplers import SamplerNoise, sampler_noise
+from .samplers import SamplerNoise, sampler_noise, unskipped_reason
 from .step_clock import EvalPosition, StepClock
 from .trace import (WRAPPER_NEVER_RAN, AdaptiveTrace, CallCount, StepRecord, outcome_notes, record_calls,
                     record_steps)
@@ -89,9 +89,14 @@ class AdaptiveRun:
         extrapolates x̂0, uncorrected (no known step form). A Brownian noise path: unskipped, as
         plain fewer steps keeps that path and measured better (bench/stochastic.py)."""
         kind, name = sampler_noise(function_name), function_name.removeprefix("sample_")
-        if kind is SamplerNoise.NONE or not self.skipping_allowed or self.config.speed_factor is None:
+        if not self.skipping_allowed or self.config.speed_factor is None:
             return
         with self._lock:
+            if unskipped_reason(name) is not None:
+                self.disable_skipping(f"{unskipped_reason(name)}: ran unskipped")
+                return
+            if kind is SamplerNoise.NONE:
+                return
             if kind is SamplerNoise.BROWNIAN and not self.skip_brownian:
                 self.disable_skipping(f"{name} draws its noise from one Brownian path, which plain fewer steps "
                                       "keeps too; skipping measured worse than fewer steps there: ran unskipped")

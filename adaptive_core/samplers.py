@@ -29,6 +29,18 @@ BROWNIAN_NOISE = frozenset({
     "dpmpp_3m_sde", "dpmpp_3m_sde_gpu"})
 
 
+# Samplers a skip does not help, with the reason the run gives (measured: bench/all_samplers.py).
+RUN_UNSKIPPED = {
+    "lcm": "lcm restarts every step from x̂0 with new noise (a consistency model's sampler, made for 2-8 "
+           "steps); skipping measured worse than plain fewer steps (-0.5 to -2.3 dB at 25 steps)",
+}
+
+
+def unskipped_reason(function_name: str) -> str | None:
+    """Why this sampler runs unskipped, or None."""
+    return RUN_UNSKIPPED.get(function_name.removeprefix("sample_"))
+
+
 def sampler_noise(function_name: str) -> SamplerNoise:
     """The kind of a k-diffusion sampler function (`sample_euler_ancestral` or `euler_ancestral`)."""
     name = function_name.removeprefix("sample_")

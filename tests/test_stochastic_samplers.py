@@ -6,12 +6,12 @@ import pytest
 import torch
 
 import comfy.samplers as comfy_samplers
-from adaptive_core.samplers import SamplerNoise, sampler_noise
+from adaptive_core.samplers import RUN_UNSKIPPED, SamplerNoise, sampler_noise
 from conftest import run_node
 from helpers import adaptive, fixture, ksampler
 
 # Every sampler in the host's KSampler list that adds noise every step, by kind.
-FRESH = [s for s in comfy_samplers.KSampler.SAMPLERS if sampler_noise(s) is SamplerNoise.FRESH]
+FRESH = [s for s in comfy_samplers.KSampler.SAMPLERS if sampler_noise(s) is SamplerNoise.FRESH and s not in RUN_UNSKIPPED]
 BROWNIAN = [s for s in comfy_samplers.KSampler.SAMPLERS if sampler_noise(s) is SamplerNoise.BROWNIAN]
 SPEED = dict(threshold=0.01, speed="2x", noise_reuse="quadratic", warmup_steps=4, keep_last_steps=1)
 
@@ -83,6 +83,15 @@ def test_brownian_path_samplers_run_unskipped_and_say_why(comfy, sampler):
     assert torch.equal(samples, ksampler(comfy, inputs, **settings))
 
 
+def test_lcm_runs_unskipped_and_says_why(comfy):
+    inputs = fixture()
+    settings = dict(steps=12, sampler_name="lcm", scheduler="normal")
+    samples, trace = adaptive(comfy, inputs, **settings, **SPEED)
+    assert trace.skipped_steps == 0 and trace.cached_calls == 0
+    assert any(note.startswith("lcm restarts every step") and note.endswith("ran unskipped") for note in trace.notes)
+    assert torch.equal(samples, ksampler(comfy, inputs, **settings))
+
+
 @pytest.mark.parametrize("speed, calls", [("1.5x", 13), ("2x", 10), ("3x", 8)])
 def test_each_speed_gives_its_calls_on_a_fresh_noise_sampler(comfy, speed, calls):
     inputs = fixture()
@@ -93,7 +102,8 @@ def test_each_speed_gives_its_calls_on_a_fresh_noise_sampler(comfy, speed, calls
 
 
 @pytest.mark.parametrize("sampler, scheduler", [("euler_ancestral", "normal"), ("er_sde", "karras"),
-                                                ("sa_solver", "karras")])
+                                                ("sa_solver", "karras"), ("dpm_2_ancestral", "normal"),
+                                                ("dpmpp_2s_ancestral", "normal")])
 def test_on_the_trained_model_a_fresh_noise_sampler_beats_plain_fewer_steps(comfy, sampler, scheduler):
     """The quality floor (bench/stochastic.py has the figures): at the pack's calls, plain KSampler
     with fewer steps draws other noise and lands far from the full-step picture; the pack does not."""
@@ -103,9 +113,9 @@ def test_on_the_trained_model_a_fresh_noise_sampler_beats_plain_fewer_steps(comf
     settings = dict(cfg=3.0, sampler_name=sampler, scheduler=scheduler)
     full = ksampler(comfy, inputs, steps=25, **settings)
     samples, trace = adaptive(comfy, inputs, steps=25, **settings, **SPEED)
-    calls = trace.model_calls
-    assert calls <= 25 / 1.5, (trace.mask_text(), trace.notes)  # refusals may cost a few calls
-    fewer = ksampler(comfy, inputs, steps=round(calls), **settings)
+    calls, full_calls = trace.model_calls, trace.model_calls + trace.cached_calls
+    assert calls <= full_calls / 1.5, (trace.mask_text(), trace.notes)  # refusals may cost a few calls
+    fewer = ksampler(comfy, inputs, steps=round(25 * calls / full_calls), **settings)  # at equal calls
     assert psnr_to(samples, full) >= psnr_to(fewer, full) + 6.0, (psnr_to(samples, full), psnr_to(fewer, full))
 
 
