@@ -22,7 +22,7 @@ from .config import AdaptiveConfig
 from .correction import SkipCorrection
 from .decision import ScheduleStage
 from .decision_state import DecisionState
-from .noise_cache import CacheKey, NoiseCache, Prediction
+from .noise_cache import CacheKey, NoiseCache
 from .samplers import SamplerNoise, sampler_noise, unskipped_reason
 from .step_clock import EvalPosition, StepClock
 from .trace import (WRAPPER_NEVER_RAN, AdaptiveTrace, CallCount, StepRecord, outcome_notes, record_calls,
@@ -101,10 +101,10 @@ class AdaptiveRun:
                 self.disable_skipping(f"{name} draws its noise from one Brownian path, which plain fewer steps "
                                       "keeps too; skipping measured worse than fewer steps there: ran unskipped")
                 return
-            self.router.cache.prediction = Prediction.DENOISED
+            self.router.cache.predict_denoised()
             self.correction = self.decisions.correction = None
-            self.trace.notes.append(f"{name} adds new noise every step: a skip extrapolates x̂0, and the "
-                                    "sampler adds its own noise as always")
+            self.trace.notes.append(f"{name} adds new noise every step: a skip extrapolates x̂0 "
+                                    f"({self.router.cache.mode} in σ), and the sampler adds its own noise as always")
 
     def begin_evaluation(self, x: torch.Tensor) -> None:
         with self._lock:

@@ -8,7 +8,9 @@ high-noise model up to the harness's switch step with leftover noise, then the l
 the pack there is two Adaptive KSampler (Advanced) nodes, and fewer steps is the same two-stage
 graph at fewer total steps (the switch step recomputed for that count). Model calls are counted at
 the network's first layer, below every wrapper, on both models of a two-stage graph. The models'
-built-in shift 3 is used (no ModelSamplingSD3 node).
+built-in shift 3 is used (no ModelSamplingSD3 node). Also: the ε digits model in both stages of an
+SDXL-style base → refiner graph (40 + 10 of 50 steps), and SamplerCustomAdvanced graphs with the
+MODEL patch and a scheduler node (Flux2Scheduler, BasicScheduler), as Flux.2's template builds them.
 
     python3 scripts/dev.py run bench/flow_graphs.py [--prompts 10 --speeds 2x,1.5x --only a,b --out DIR]
 
@@ -29,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository r
 
 from reference.harness import Bench, BatchResult, prompts  # noqa: E402
 from bench.common import REPO, RESULTS, interpolate, mean_psnr  # noqa: E402
+from devtools.inprocess import loaded_pack_hooks  # noqa: E402
 
 # Adaptive KSampler as a newly placed node (speed replaced per run by --speeds).
 DEFAULTS = dict(threshold=0.01, max_skip_steps=4, warmup_steps=4, keep_last_steps=1, noise_reuse="quadratic",
@@ -38,12 +41,15 @@ DEFAULTS = dict(threshold=0.01, max_skip_steps=4, warmup_steps=4, keep_last_step
 @dataclass(frozen=True)
 class Row:
     name: str
-    graph: str            # "single" (flow model), "experts" (the pair, two stages), "flow 2-stage"
+    graph: str            # "single" (flow model, KSampler), "custom" (flow model, SamplerCustomAdvanced + patch),
+    #                       "experts" (the pair, two stages), "flow 2-stage"
     sampler: str
     scheduler: str
     steps: int
     cfg: float = 3.0
     fewer: tuple[int, ...] = ()  # plain step counts run besides those around the pack's calls
+    switch_at: float | None = None  # two-stage rows: the second stage's share of the steps starts
+    #                                 here (SDXL's base → refiner: 0.8); None: the experts' σ boundary
 
 
 ROWS = (
@@ -55,10 +61,19 @@ ROWS = (
     Row("euler-simple-20-cfg1", "single", "euler", "simple", 20, cfg=1.0),
     Row("euler-simple-20-cfg4", "single", "euler", "simple", 20, cfg=4.0),
     Row("res_multistep-simple-8", "single", "res_multistep", "simple", 8, fewer=(6, 7)),
+    Row("uni_pc-simple-20-cfg5", "single", "uni_pc", "simple", 20, cfg=5.0),
+    Row("res_multistep-simple-25-cfg4", "single", "res_multistep", "simple", 25, cfg=4.0),
+    # SamplerCustomAdvanced with the MODEL patch: Flux.2's Flux2Scheduler (1024x1024) at cfg 1, and
+    # HunyuanVideo 1.5's BasicScheduler simple at cfg 6
+    Row("custom-flux2-20-cfg1", "custom", "euler", "Flux2Scheduler", 20, cfg=1.0),
+    Row("custom-simple-20-cfg6", "custom", "euler", "simple", 20, cfg=6.0),
     Row("experts-20", "experts", "euler", "simple", 20),
     Row("experts-40", "experts", "euler", "simple", 40),
     Row("flow-2stage-20", "flow 2-stage", "euler", "simple", 20),
     Row("flow-2stage-40", "flow 2-stage", "euler", "simple", 40),
+    # SDXL-style base → refiner on the ε model (one model in both stages: no ε refiner here), 40 + 10
+    Row("eps-base-refiner-50", "eps 2-stage", "euler", "normal", 50, switch_at=0.8),
+    Row("eps-base-refiner-50-dpmpp_2m", "eps 2-stage", "dpmpp_2m", "karras", 50, switch_at=0.8),
 )
 
 
@@ -74,10 +89,13 @@ class Graphs:
     def __init__(self) -> None:
         self.bench = Bench(model="experts")
         self.flow, _ = self.bench.load_model("flow")
+        self.eps, _ = self.bench.load_model("eps")
 
     def models(self, row: Row) -> tuple:
         if row.graph == "experts":
             return self.bench.model, self.bench.low_noise_model
+        if row.graph == "eps 2-stage":
+            return self.eps, self.eps
         return self.flow, self.flow
 
     def run(self, row: Row, batch, steps: int, speed: str | None = None) -> Run:
@@ -86,6 +104,8 @@ class Graphs:
         adaptive = {} if speed is None else dict(DEFAULTS, speed=speed)
         if row.graph == "single":
             return self.single(batch, steps, adaptive, settings)
+        if row.graph == "custom":
+            return self.custom(row, batch, steps, adaptive)
         return self.two_stages(row, batch, steps, adaptive, settings)
 
     def single(self, batch, steps: int, adaptive: dict, settings: dict) -> Run:
@@ -99,10 +119,30 @@ class Graphs:
             return out[:1]  # the harness then counts the network's calls, not the trace's
         return Run(self.bench.sample_with(batch, run, self.flow), traces)
 
+    def custom(self, row: Row, batch, steps: int, adaptive: dict) -> Run:
+        """RandomNoise, CFGGuider, KSamplerSelect and a scheduler node into SamplerCustomAdvanced,
+        the model through the pack's MODEL patch (what AdaptiveDiffusionPatch applies)."""
+        traces: list = []
+        call = self.bench.call
+
+        def run(model, seed, positive, negative, latent_image):
+            if adaptive:
+                hooks = loaded_pack_hooks()
+                model = hooks.apply_adaptive_diffusion(model, hooks.AdaptiveConfig(**adaptive), on_trace=traces.append)
+            (sigmas,) = call("Flux2Scheduler", steps=steps, width=1024, height=1024) if row.scheduler == "Flux2Scheduler" \
+                else call("BasicScheduler", model=model, scheduler=row.scheduler, steps=steps, denoise=1.0)
+            (guider,) = call("CFGGuider", model=model, positive=positive, negative=negative, cfg=row.cfg)
+            (noise,) = call("RandomNoise", noise_seed=seed)
+            (sampler,) = call("KSamplerSelect", sampler_name=row.sampler)
+            return call("SamplerCustomAdvanced", noise=noise, guider=guider, sampler=sampler, sigmas=sigmas,
+                        latent_image=latent_image)[:1]
+        return Run(self.bench.sample_with(batch, run, self.flow), traces)
+
     def two_stages(self, row: Row, batch, steps: int, adaptive: dict, settings: dict) -> Run:
         high, low = self.models(row)
         node = "AdaptiveKSamplerAdvanced" if adaptive else "KSamplerAdvanced"
-        switch = self.bench.expert_switch_step(steps, row.scheduler, high)
+        switch = self.bench.expert_switch_step(steps, row.scheduler, high) if row.switch_at is None \
+            else round(row.switch_at * steps)
         traces: list = []
 
         def stage(model, latent, first: bool, **common):
@@ -197,7 +237,10 @@ def report(rows: list[dict], command: str, prompts_count: int) -> str:
              f"switch step, at σ 0.875, with leftover noise; then the low-noise expert); {prompts_count} prompts "
              "(digits 0-9, seed 1000). Adaptive KSampler (Advanced) with every input at a newly placed node's "
              "default (speed 2x, quadratic, warm-up 4, last step kept, Cmax 4, one decision per batch). "
-             "Two-stage rows: two Advanced nodes, each over its stage, calls of both models together. "
+             "Two-stage rows: two Advanced nodes, each over its stage, calls of both models together "
+             "(ε 2-stage: the ε digits model in both stages of an SDXL-style base → refiner split, 40 + 10 of 50 "
+             "steps). Custom rows: RandomNoise, CFGGuider, KSamplerSelect and BasicScheduler or Flux2Scheduler "
+             "(1024x1024) into SamplerCustomAdvanced, the model through the pack's MODEL patch. "
              "Calls: real network calls per prompt, counted at the network's first layer. PSNR against the "
              "same graph with plain KSampler(Advanced) at full steps; fewer steps: the same graph with plain "
              "nodes at fewer total steps, interpolated at the pack's calls (n/a: outside the measured points). "

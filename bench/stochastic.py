@@ -31,9 +31,11 @@ from bench.common import RESULTS, interpolate, mean_psnr  # noqa: E402
 from devtools.inprocess import loaded_pack_hooks  # noqa: E402
 
 CASES = (("eps", "euler_ancestral", "normal", 30), ("eps", "euler_ancestral", "karras", 25),
-         ("eps", "er_sde", "karras", 25), ("eps", "sa_solver", "karras", 25), ("eps", "dpmpp_2m_sde", "karras", 30),
+         ("eps", "er_sde", "karras", 25), ("eps", "sa_solver", "karras", 25), ("eps", "dpmpp_2s_ancestral", "karras", 25),
+         ("eps", "dpmpp_2m_sde", "karras", 30), ("eps", "dpmpp_sde", "karras", 25),
          ("flow", "euler_ancestral", "simple", 30), ("flow", "er_sde", "simple", 25),
-         ("flow", "sa_solver", "beta", 25), ("flow", "dpmpp_2m_sde", "simple", 30))
+         ("flow", "sa_solver", "beta", 25), ("flow", "dpm_2_ancestral", "simple", 25),
+         ("flow", "dpmpp_2m_sde", "simple", 30))
 
 
 def skipped_brownian(bench: Bench, sampler: str, scheduler: str, steps: int, batch) -> dict:

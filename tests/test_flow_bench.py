@@ -1,5 +1,6 @@
 """bench/flow_graphs.py on its smallest configuration: the real ComfyUI in a child process, the flow
-model on one single-model row and the expert pair on one two-stage row, 2 prompts, into a tmp folder."""
+model on one single-model row, on SamplerCustomAdvanced with the MODEL patch and Flux2Scheduler, and the
+expert pair on one two-stage row, 2 prompts, into a tmp folder."""
 from __future__ import annotations
 
 import csv
@@ -10,7 +11,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-ROWS = ("euler-simple-20", "experts-20")
+ROWS = ("euler-simple-20", "custom-flux2-20-cfg1", "experts-20")
 
 
 def test_flow_graphs_writes_a_row_per_graph_with_sane_calls_and_psnr(tmp_path):
@@ -30,8 +31,9 @@ def test_flow_graphs_writes_a_row_per_graph_with_sane_calls_and_psnr(tmp_path):
         assert math.isfinite(float(r["psnr"])) and 10 < float(r["psnr"]) <= 100
         assert r["fewer"] == "" or math.isfinite(float(r["fewer"]))
         assert "■" in r["notes"]
-    assert rows[1]["notes"].count("stage ") == 2  # both Advanced nodes' traces
+    assert rows[2]["notes"].count("stage ") == 2  # both Advanced nodes' traces
 
     report = (tmp_path / "flow_graphs.md").read_text()
-    assert "--only euler-simple-20,experts-20" in report
+    assert "--only euler-simple-20,custom-flux2-20-cfg1,experts-20" in report
     assert "| single | euler / simple | 20 | 3 | 2x |" in report and "| experts | euler / simple | 20 | 3 | 2x |" in report
+    assert "| custom | euler / Flux2Scheduler | 20 | 1 | 2x |" in report

@@ -109,14 +109,17 @@ def test_on_the_trained_model_a_fresh_noise_sampler_beats_plain_fewer_steps(comf
     with fewer steps draws other noise and lands far from the full-step picture; the pack does not."""
     from test_per_sample import digits_batch
     from test_speed_control import psnr_to
-    inputs = digits_batch(comfy, [3, 7])
+
+    def mean_psnr(a: torch.Tensor, b: torch.Tensor) -> float:  # per image: fresh noise varies by row
+        return sum(psnr_to(x, y) for x, y in zip(a, b)) / len(a)
+    inputs = digits_batch(comfy, list(range(8)))
     settings = dict(cfg=3.0, sampler_name=sampler, scheduler=scheduler)
     full = ksampler(comfy, inputs, steps=25, **settings)
     samples, trace = adaptive(comfy, inputs, steps=25, **settings, **SPEED)
     calls, full_calls = trace.model_calls, trace.model_calls + trace.cached_calls
     assert calls <= full_calls / 1.5, (trace.mask_text(), trace.notes)  # refusals may cost a few calls
     fewer = ksampler(comfy, inputs, steps=round(25 * calls / full_calls), **settings)  # at equal calls
-    assert psnr_to(samples, full) >= psnr_to(fewer, full) + 6.0, (psnr_to(samples, full), psnr_to(fewer, full))
+    assert mean_psnr(samples, full) >= mean_psnr(fewer, full) + 6.0, (mean_psnr(samples, full), mean_psnr(fewer, full))
 
 
 @pytest.mark.parametrize("node, options", [
