@@ -207,8 +207,8 @@ class DecisionState:
         skip more, so the asked speed holds where the estimate allows it. Not for a forced plan
         (it is measured as given), nor, for noise predictions, once a column has had half its
         budget refused (the estimate rejects this sampler's noise). x̂0 predictions (fresh-noise
-        samplers) keep moving: on flow euler_ancestral 30 steps that gave 17 calls instead of 19 at
-        +10.4 dB over fewer steps, the other rows unchanged (bench/stochastic.py)."""
+        samplers) keep moving: on flow euler_ancestral 30 steps that gave 17 calls instead of 19,
+        the other rows of bench/stochastic.py unchanged."""
         plan, end = self.plans[column], self.total_steps - tail
         gave_up = 2 * self.refused_by_column[column] > skip_budget(self.config.speed_factor, self.total_steps)
         if self.forced_plan is not None or self.reuse_slot is not None or k + 1 >= end \

@@ -99,7 +99,7 @@ class AdaptiveRun:
                 return
             if kind is SamplerNoise.BROWNIAN and not self.skip_brownian:
                 self.disable_skipping(f"{name} draws its noise from one Brownian path, which plain fewer steps "
-                                      "keeps too; skipping measured worse than fewer steps there: ran unskipped")
+                                      "keeps too; skipping measured no better than fewer steps there: ran unskipped")
                 return
             self.router.cache.predict_denoised()
             self.correction = self.decisions.correction = None
