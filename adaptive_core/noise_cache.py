@@ -143,10 +143,17 @@ class NoiseCache:
         on 11 of 12 rows of bench/stochastic.py, up to +5 dB (the quadratic term amplifies the
         fresh noise's trace in x̂0). The three points the error estimate compares stay kept."""
         self.prediction = Prediction.DENOISED
-        if self.mode == "quadratic":
-            self.mode, self.needed = "linear", POINTS_NEEDED["linear"]
+        self.extrapolate_linearly()
         self.kept = POINTS_NEEDED["quadratic"]
         self.depth = self.kept + 1
+
+    def extrapolate_linearly(self) -> None:
+        """The default quadratic mode answers with the linear extrapolation; the error estimate
+        keeps comparing the two (its three points stay kept). A user's hold / linear is kept."""
+        if self.mode == "quadratic":
+            self.mode, self.needed = "linear", POINTS_NEEDED["linear"]
+            self.kept = POINTS_NEEDED["quadratic"]
+            self.depth = self.kept + 1
         self._points: dict[CacheKey, list[NoisePoint]] = {}
         self._chunk_rows: dict[CacheKey, int] = {}
 

@@ -34,11 +34,13 @@ __all__ = ["AdaptiveRun", "RowsCompute", "WRAPPER_NEVER_RAN"]
 class AdaptiveRun:
     def __init__(self, config: AdaptiveConfig, sigmas: Sequence[float], label: str = "",
                  skip_path: Sequence[bool] | None = None, forced_plan: Sequence[bool] | None = None,
-                 stage: ScheduleStage | None = None, skip_brownian: bool = False):
+                 stage: ScheduleStage | None = None, skip_brownian: bool = False, flow_matching: bool = False):
         """skip_path: follow this mask (True = skip step k) instead of the criterion; forced_plan:
         with a speed, this mask instead of its plan (refusals and the correction still act);
         stage: where these steps sit in a schedule another sampler node shares (a speed plans
-        the whole); skip_brownian: skip Brownian-path samplers too (what bench/stochastic.py measures)."""
+        the whole); skip_brownian: skip Brownian-path samplers too (what bench/stochastic.py measures);
+        flow_matching: the model predicts a flow velocity (its implied noise), which the default
+        quadratic mode extrapolates linearly (NoiseCache.extrapolate_linearly)."""
         if forced_plan is not None and (config.speed_factor is None or skip_path is not None):
             raise ValueError("forced_plan replaces a speed's plan: it needs a speed and no skip_path")
         self.config, self.skip_brownian = config, skip_brownian
@@ -46,6 +48,13 @@ class AdaptiveRun:
         self.trace = AdaptiveTrace(config, [StepRecord(k, s) for k, s in enumerate(self.sigmas[:-1])], label)
         self.clock = StepClock()
         self.router = CallRouter(NoiseCache(config.noise_reuse))
+        if flow_matching:
+            # A flow's velocity is near constant along its paths: the quadratic term mostly adds the
+            # model's jitter, multiplied by the guidance scale. On the flow reference model linear
+            # scored above quadratic in 35 of 42 cells of bench/peers.py, and on bench/flow_graphs.py
+            # it lifted the 20-step rows by +3 to +9 dB (uni_pc, cfg 4-6), for up to -3 dB on
+            # 25-30 step rows that keep +14 dB or more over fewer steps.
+            self.router.cache.extrapolate_linearly()
         # With a speed, the computed step after a skip corrects it (correction.py).
         self.correction = SkipCorrection() if config.speed_factor is not None and skip_path is None else None
         self.decisions = DecisionState(config, self.sigmas, self.clock, self.router.cache, self.correction,

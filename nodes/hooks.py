@@ -19,6 +19,7 @@ from typing import Any, Callable
 import torch
 
 import comfy.model_patcher
+import comfy.model_sampling
 import comfy.patcher_extension as ext
 
 from ..adaptive_core import AdaptiveConfig, AdaptiveRun, AdaptiveTrace, SkipPathError
@@ -109,6 +110,11 @@ def warn_about_other_caches(model_options: dict) -> None:
                     "already approximated): use one of them", ", ".join(caches))
 
 
+def is_flow_matching(model_patcher) -> bool:
+    """The model samples a flow (ComfyUI's CONST model sampling: SD3, Flux, Wan, Qwen-Image, ...)."""
+    return isinstance(model_patcher.get_model_object("model_sampling"), comfy.model_sampling.CONST)
+
+
 def outer_sample_wrapper(executor, *args, **kwargs):
     guider = executor.class_obj
     settings: PatchSettings = guider.model_options["transformer_options"][SETTINGS_KEY]
@@ -117,7 +123,8 @@ def outer_sample_wrapper(executor, *args, **kwargs):
         raise SkipPathError(f"skip_path has {len(settings.skip_path)} steps but this sampler runs "
                             f"{len(sigmas) - 1}: use a path saved from a run with the same steps")
     run = AdaptiveRun(settings.config, sigmas.tolist(), label=settings.label, skip_path=settings.skip_path,
-                      forced_plan=settings.forced_plan, stage=settings.stage, skip_brownian=settings.skip_brownian)
+                      forced_plan=settings.forced_plan, stage=settings.stage, skip_brownian=settings.skip_brownian,
+                      flow_matching=is_flow_matching(guider.model_patcher))
     if settings.config.enabled:
         warn_about_other_caches(guider.model_options)
     original_options = guider.model_options

@@ -124,3 +124,33 @@ def test_a_point_may_cover_only_some_rows():
     for row in range(3):
         close(out[row:row + 1], expected)
     close(cache.answer("c", x, torch.full((3,), 1.0), rows=[1]), expected)
+
+
+def test_extrapolating_linearly_answers_from_two_points_and_keeps_three_for_the_estimate():
+    """What a flow-matching run (and x̂0 prediction) sets on the default quadratic mode."""
+    from adaptive_core import prediction_gap
+    from adaptive_core import CacheKey
+    key = CacheKey("c", 0, 0)
+    cache = NoiseCache("quadratic")
+    cache.extrapolate_linearly()
+    sigmas = [5.0, 4.0, 3.0, 2.0]
+    for i, s in enumerate(sigmas):
+        cache.store(key, torch.full((2,), s), eps_of(s, 2), i)
+    cache.drop_spare()
+    x = torch.zeros_like(BASE)
+    answer = cache.answer(key, x, torch.full((2,), 1.5))
+    linear = eps_of(2.0, 2) + (eps_of(2.0, 2) - eps_of(3.0, 2)) * (1.5 - 2.0) / (2.0 - 3.0)
+    close(answer, x - 1.5 * linear)  # the linear extrapolation, not the exact quadratic
+    (kept,) = cache.newest_points(0)
+    assert len(kept) == 3 and prediction_gap(kept, 1.5).max() > 0  # the estimate still sees the curvature
+    for mode in ("hold", "linear"):  # a user's own choice is kept
+        other = NoiseCache(mode)
+        other.extrapolate_linearly()
+        assert other.mode == mode
+
+
+def test_a_flow_matching_run_extrapolates_linearly():
+    from adaptive_core import AdaptiveConfig, AdaptiveRun
+    sigmas = [1.0 - k / 10 for k in range(11)]
+    assert AdaptiveRun(AdaptiveConfig(speed="2x"), sigmas, flow_matching=True).router.cache.mode == "linear"
+    assert AdaptiveRun(AdaptiveConfig(speed="2x"), sigmas).router.cache.mode == "quadratic"

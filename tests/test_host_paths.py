@@ -116,3 +116,8 @@ def test_our_category_stays_and_the_core_ksampler_is_found_where_the_host_puts_i
     assert list(ours.INPUT_TYPES()["required"])[:len(nodes.KSampler.INPUT_TYPES()["required"])] == \
         list(nodes.KSampler.INPUT_TYPES()["required"])
     assert KSAMPLER_DEFAULTS["sampler_name"] in comfy_samplers.KSampler.SAMPLERS
+
+
+@pytest.mark.parametrize("kind, flow", [("sd15", False), ("sdxl", False), ("wan_t2v", True)])
+def test_flow_matching_models_are_told_by_their_model_sampling(comfy, kind, flow):
+    assert comfy.hooks.is_flow_matching(fixture(kind)["model"]) is flow
