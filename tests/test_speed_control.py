@@ -166,3 +166,22 @@ def test_samplers_stepping_with_past_values_compute_the_steps_a_long_step_reuses
     assert same_plan.mask_text() == euler.mask_text()
     full = ksampler(comfy, inputs, sampler_name=sampler, **settings)
     assert psnr_to(samples, full) > psnr_to(skipped, full) + 1.0
+
+
+@pytest.mark.parametrize("scheduler", __import__("comfy.samplers").samplers.KSampler.SCHEDULERS)
+@pytest.mark.parametrize("kind", ["sd15", "wan_t2v"])
+def test_2x_plans_half_the_calls_on_every_scheduler_or_says_how_many_fit(comfy, kind, scheduler):
+    """KSampler's every scheduler, an ε and a flow-matching model, 20 steps: the plan alone (no skip
+    refused) makes 10 calls, or the trace says how many skips the schedule holds and makes those."""
+    import re
+    inputs = fixture(kind)
+    traces: list = []
+    patched = comfy.apply(inputs["model"], comfy.Config(threshold=0.01, speed="2x", error_tolerance=100.0),
+                          on_trace=traces.append)
+    with count_diffusion_calls(inputs["model"]) as network:
+        ksampler(comfy, {**inputs, "model": patched}, steps=STEPS, scheduler=scheduler)
+    (trace,) = traces
+    assert network.calls == trace.model_calls
+    short = [re.match(r"room for only (\d+) of the 10 skips", note) for note in trace.notes]
+    skips = next((int(m.group(1)) for m in short if m), 10)
+    assert trace.model_calls == STEPS - skips, (scheduler, trace.mask_text(), trace.notes)
