@@ -101,10 +101,18 @@ def test_each_speed_gives_its_calls_on_a_fresh_noise_sampler(comfy, speed, calls
     assert abs(trace.model_calls - calls) <= 1, (speed, trace.model_calls, trace.mask_text(), trace.notes)
 
 
-@pytest.mark.parametrize("sampler, scheduler", [("euler_ancestral", "normal"), ("er_sde", "karras"),
-                                                ("sa_solver", "karras"), ("dpm_2_ancestral", "normal"),
-                                                ("dpmpp_2s_ancestral", "normal")])
-def test_on_the_trained_model_a_fresh_noise_sampler_beats_plain_fewer_steps(comfy, sampler, scheduler):
+# Every fresh-noise sampler issue 26 lists. The floor is +6 dB over fewer steps at equal calls, +4 for
+# the cfg_pp variants and res_multistep_ancestral (bench/results/all_samplers_25.md: +6.0 to +9.6 dB there on
+# 4 other prompts; +4.8 to +5.6 on these 8).
+FLOORS = [("euler_ancestral", "normal", 6.0), ("euler_ancestral_cfg_pp", "normal", 4.0), ("er_sde", "karras", 6.0),
+          ("sa_solver", "karras", 6.0), ("sa_solver_pece", "normal", 6.0), ("dpm_2_ancestral", "normal", 6.0),
+          ("dpmpp_2s_ancestral", "normal", 6.0), ("dpmpp_2s_ancestral_cfg_pp", "karras", 4.0),
+          ("seeds_2", "normal", 6.0), ("seeds_3", "normal", 6.0), ("res_multistep_ancestral", "karras", 4.0),
+          ("res_multistep_ancestral_cfg_pp", "karras", 4.0), ("exp_heun_2_x0_sde", "normal", 6.0)]
+
+
+@pytest.mark.parametrize("sampler, scheduler, floor", FLOORS)
+def test_on_the_trained_model_a_fresh_noise_sampler_beats_plain_fewer_steps(comfy, sampler, scheduler, floor):
     """The quality floor (bench/stochastic.py has the figures): at the pack's calls, plain KSampler
     with fewer steps draws other noise and lands far from the full-step picture; the pack does not."""
     from test_per_sample import digits_batch
@@ -119,7 +127,7 @@ def test_on_the_trained_model_a_fresh_noise_sampler_beats_plain_fewer_steps(comf
     calls, full_calls = trace.model_calls, trace.model_calls + trace.cached_calls
     assert calls <= full_calls / 1.5, (trace.mask_text(), trace.notes)  # refusals may cost a few calls
     fewer = ksampler(comfy, inputs, steps=round(25 * calls / full_calls), **settings)  # at equal calls
-    assert mean_psnr(samples, full) >= mean_psnr(fewer, full) + 6.0, (mean_psnr(samples, full), mean_psnr(fewer, full))
+    assert mean_psnr(samples, full) >= mean_psnr(fewer, full) + floor, (mean_psnr(samples, full), mean_psnr(fewer, full))
 
 
 @pytest.mark.parametrize("node, options", [
