@@ -28,9 +28,10 @@ WIDGET_OPTIONS = {
         "tooltip": "What a skipped step uses instead of the model: hold = the last computed "
                    "noise (the paper's reuse); linear / quadratic = the noise predicted in σ "
                    "from the last 2 / 3 computed steps. Quadratic (the default) measured best with the "
-                   "speed control; hold is the paper. Samplers that add fresh noise every step "
-                   "(ancestral, er_sde, sa_solver) predict the denoised image instead, quadratic "
-                   "then linearly (measured better there)."},
+                   "speed control; hold is the paper. On flow-matching models (Flux, Wan, Qwen-Image, "
+                   "...) and on samplers that add fresh noise every step (ancestral, er_sde, sa_solver; "
+                   "they predict the denoised image instead) quadratic answers linearly, measured "
+                   "better there."},
     "per_sample": {
         "tooltip": "Decide per batch item instead of per batch: each prompt in the batch gets its "
                    "own skip path and the model runs only on the items that need a step. Off = "
