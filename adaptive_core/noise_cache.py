@@ -149,13 +149,12 @@ class NoiseCache:
 
     def extrapolate_linearly(self) -> None:
         """The default quadratic mode answers with the linear extrapolation; the error estimate
-        keeps comparing the two (its three points stay kept). A user's hold / linear is kept."""
+        keeps comparing the two (its three points stay kept). A user's hold / linear is kept. Called
+        before the run files any point (a run's start, or its sampler's)."""
         if self.mode == "quadratic":
             self.mode, self.needed = "linear", POINTS_NEEDED["linear"]
             self.kept = POINTS_NEEDED["quadratic"]
             self.depth = self.kept + 1
-        self._points: dict[CacheKey, list[NoisePoint]] = {}
-        self._chunk_rows: dict[CacheKey, int] = {}
 
     def value_of(self, x: torch.Tensor, denoised: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         """What a computed call files (ε, or x̂0 with Prediction.DENOISED), float32."""
