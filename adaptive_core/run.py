@@ -51,9 +51,9 @@ class AdaptiveRun:
         if flow_matching:
             # A flow's velocity is near constant along its paths: the quadratic term mostly adds the
             # model's jitter, multiplied by the guidance scale. On the flow reference model linear
-            # scored above quadratic in 35 of 42 cells of bench/peers.py, and on bench/flow_graphs.py
-            # it lifted the 20-step rows by +3 to +9 dB (uni_pc, cfg 4-6), for up to -3 dB on
-            # 25-30 step rows that keep +14 dB or more over fewer steps.
+            # scored above quadratic in 35 of 42 cells of bench/peers.py (peers_summary.md at
+            # e27be68), and on bench/flow_graphs.py it lifted the 20-step rows by +3 to +9 dB
+            # (uni_pc, cfg 4-6), for up to -3 dB on 25-30 step rows that keep +14 dB or more.
             self.router.cache.extrapolate_linearly()
         # With a speed, the computed step after a skip corrects it (correction.py).
         self.correction = SkipCorrection() if config.speed_factor is not None and skip_path is None else None

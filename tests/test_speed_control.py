@@ -3,9 +3,12 @@ the SD-, SDXL- and Wan-architecture tiny models (random weights, where no δ tra
 missing from a prompt keep their old meaning, and bad values are refused before sampling."""
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
+import comfy.samplers as comfy_samplers
 from conftest import count_diffusion_calls, run_node
 from helpers import adaptive, fixture, ksampler
 
@@ -168,12 +171,11 @@ def test_samplers_stepping_with_past_values_compute_the_steps_a_long_step_reuses
     assert psnr_to(samples, full) > psnr_to(skipped, full) + 1.0
 
 
-@pytest.mark.parametrize("scheduler", __import__("comfy.samplers").samplers.KSampler.SCHEDULERS)
+@pytest.mark.parametrize("scheduler", comfy_samplers.KSampler.SCHEDULERS)
 @pytest.mark.parametrize("kind", ["sd15", "wan_t2v"])
 def test_2x_plans_half_the_calls_on_every_scheduler_or_says_how_many_fit(comfy, kind, scheduler):
     """KSampler's every scheduler, an ε and a flow-matching model, 20 steps: the plan alone (no skip
     refused) makes 10 calls, or the trace says how many skips the schedule holds and makes those."""
-    import re
     inputs = fixture(kind)
     traces: list = []
     patched = comfy.apply(inputs["model"], comfy.Config(threshold=0.01, speed="2x", error_tolerance=100.0),
