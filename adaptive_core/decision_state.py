@@ -14,7 +14,7 @@ import torch
 
 from .config import AdaptiveConfig
 from .correction import SkipCorrection
-from .decision import (SWITCH_WARMUP, ScheduleStage, cheapest_skips, paper_skip, reuse_plan, reused_by_long_step, skip_budget,
+from .decision import (ScheduleStage, cheapest_skips, paper_skip, reuse_plan, reused_by_long_step, skip_budget,
                        speed_plan)
 from .host_read import HostRead
 from .noise_cache import SAME_SIGMA_RTOL, NoiseCache, Prediction, prediction_gap
@@ -97,13 +97,25 @@ class DecisionState:
 
     def first_decision(self) -> int:
         """The first step that may be skipped: after the warm-up, or for a node that starts
-        mid-schedule, once its own predictor has its points (decision.SWITCH_WARMUP)."""
+        mid-schedule, once its own predictor has its points (`switch_warmup`)."""
         if self.stage is not None and self.stage.start > 0 and self.config.speed_factor is not None:
-            return SWITCH_WARMUP
+            return self.switch_warmup
         return max(self.config.warmup_steps, 3)
 
+    @property
+    def switch_warmup(self) -> int:
+        """Steps a node that starts mid-schedule computes first: the points its extrapolation needs
+        (2 for the linear one of flow models and fresh-noise samplers, 3 for the quadratic). The
+        first skips after 2 points have no error estimate yet (it compares the linear and quadratic
+        answers) and go by the plan alone; measured on the two-stage rows of bench/flow_graphs.py."""
+        return max(self.cache.needed, 2)
+
     def protected_tail(self) -> int:
-        return self.clock.protected_tail(0 if self.skip_path is not None else self.config.keep_last_steps)
+        """This run's final steps never skipped: keep_last_steps keeps the schedule's end, so a node
+        whose stage ends before it keeps only what its sampler's rhythm needs (ScheduleStage)."""
+        ends_mid_schedule = self.stage is not None and self.stage.end < self.stage.total_steps
+        keep = 0 if self.skip_path is not None or ends_mid_schedule else self.config.keep_last_steps
+        return self.clock.protected_tail(keep)
 
     def row_skipped(self, k: int, row: int) -> bool:
         """The decision (not necessarily what ran: a skip the cache could not answer was computed)."""
@@ -133,10 +145,11 @@ class DecisionState:
         tail = self.protected_tail()
         if self.skip_path is not None:  # a replayed path: only the sampler's rhythm limits it
             return [k < len(self.skip_path) and self.skip_path[k] and k < self.total_steps - tail] * self.rows
-        if not self.config.enabled or k < self.first_decision() or k >= self.total_steps - tail \
-                or not all(self.has_d[j] for j in (k, k - 1, k - 2)):
+        if not self.config.enabled or k < self.first_decision() or k >= self.total_steps - tail:
             return [False] * self.rows
         if self.config.speed_factor is None:
+            if not all(self.has_d[j] for j in (k, k - 1, k - 2)):  # the paper's rule reads d_k, d_(k-1), d_(k-2)
+                return [False] * self.rows
             read = HostRead()
             paper = read.add(self._paper_skip(k))
             skip = read.read()[paper]  # the one host sync of this step
@@ -222,11 +235,11 @@ class DecisionState:
         plan[k + 1:] = later[k + 1:]
 
     def _blocked_steps(self) -> frozenset[int]:
-        """This run's steps a plan leaves computed besides its window: the kept steps before a switch
-        to the other node (ScheduleStage), in this run's numbering."""
+        """This run's steps a plan leaves computed besides its window: a new model's first steps after
+        a switch between the nodes (ScheduleStage), in this run's numbering."""
         if self.stage is None:
             return frozenset()
-        return frozenset(k - self.stage.start for k in self.stage.blocked(max(self.config.keep_last_steps, 1))
+        return frozenset(k - self.stage.start for k in self.stage.blocked(self.switch_warmup)
                          if self.stage.start <= k < self.stage.end)
 
     def _make_plan(self, tail: int) -> None:
@@ -272,14 +285,14 @@ class DecisionState:
         if planned < asked:
             where = f"the {steps}-step schedule" if self.stage is None else (
                 f"the {steps}-step schedule this node shares with another (its steps "
-                f"{self.stage.start}-{self.stage.end - 1}; the steps around the switch are computed)")
+                f"{self.stage.start}-{self.stage.end - 1}; the second model's first {self.switch_warmup} steps are computed)")
             self.note(f"room for only {planned} of the {asked} skips {self.config.speed} asks for: {where} keeps "
                       f"the warm-up ({self.config.warmup_steps} steps) and the last steps computed, and skips at "
                       f"most {self.config.max_skip_steps} steps in a row")
 
     def _whole_plan(self) -> list[bool]:
         return self.stage.whole_plan(self.config.speed_factor, self.config.warmup_steps,
-                                     self.config.keep_last_steps, self.config.max_skip_steps)
+                                     self.config.keep_last_steps, self.config.max_skip_steps, self.switch_warmup)
 
     def _reuse_slot(self, period: int) -> tuple[int, float]:
         """For a sampler with 2+ calls a step: the slot whose noise answers the next step's first

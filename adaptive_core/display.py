@@ -21,8 +21,8 @@ def always_computed_steps(trace: AdaptiveTrace) -> tuple[range, range]:
     """The warm-up steps and the kept-last steps that are computed whatever the criterion says."""
     total = trace.total_steps
     # a node that starts mid-schedule (a second stage) computes its new model's first steps
-    first = SWITCH_WARMUP if trace.stage is not None and trace.stage[0] > 0 and trace.config.speed_factor \
-        else trace.config.warmup_steps
+    first = (trace.switch_warmup or SWITCH_WARMUP) if trace.stage is not None and trace.stage[0] > 0 \
+        and trace.config.speed_factor else trace.config.warmup_steps
     warmup = range(min(first, total))
     kept = range(max(total - kept_last_steps(trace), len(warmup)), total)
     return warmup, kept

@@ -23,7 +23,7 @@ from .correction import SkipCorrection
 from .decision import ScheduleStage
 from .decision_state import DecisionState
 from .noise_cache import CacheKey, NoiseCache
-from .samplers import SamplerNoise, sampler_noise, unskipped_reason
+from .samplers import ONE_CALL_A_STEP, SamplerNoise, sampler_noise, unskipped_reason
 from .step_clock import EvalPosition, StepClock
 from .trace import (WRAPPER_NEVER_RAN, AdaptiveTrace, CallCount, StepRecord, outcome_notes, record_calls,
                     record_steps)
@@ -98,6 +98,9 @@ class AdaptiveRun:
         extrapolates x̂0, uncorrected (no known step form). A Brownian noise path: unskipped, as
         plain fewer steps keeps that path and measured better (bench/stochastic.py)."""
         kind, name = sampler_noise(function_name), function_name.removeprefix("sample_")
+        stage = self.decisions.stage
+        # a second stage decides from its third step: its clock cannot wait for two equal intervals
+        self.clock.quick_start = stage is not None and stage.start > 0 and name in ONE_CALL_A_STEP
         if not self.skipping_allowed or self.config.speed_factor is None:
             return
         with self._lock:
@@ -214,6 +217,8 @@ class AdaptiveRun:
             record_steps(self.trace, batch_d, self._computed_rows(), max(self.decisions.rows, 1))
             self.trace.per_sample = self.decisions.per_sample
             self.trace.kept_last_steps = self.decisions.protected_tail()
+            if self.trace.stage is not None:
+                self.trace.switch_warmup = self.decisions.switch_warmup
             self.trace.notes.extend(outcome_notes(self.decisions.outcome(corrected_rows)))
             self._reset()
             return self.trace

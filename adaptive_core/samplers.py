@@ -29,6 +29,15 @@ BROWNIAN_NOISE = frozenset({
     "dpmpp_3m_sde", "dpmpp_3m_sde_gpu"})
 
 
+# Samplers that call the model once in every step (ComfyUI's function names without "sample_"):
+# a node starting mid-schedule may take its first callback interval as their rhythm.
+ONE_CALL_A_STEP = frozenset({
+    "euler", "euler_cfg_pp", "euler_ancestral", "euler_ancestral_cfg_pp", "euler_ancestral_RF", "lms", "dpmpp_2m",
+    "dpmpp_2m_cfg_pp", "ipndm", "ipndm_v", "deis", "res_multistep", "res_multistep_cfg_pp", "res_multistep_ancestral",
+    "res_multistep_ancestral_cfg_pp", "gradient_estimation", "gradient_estimation_cfg_pp", "er_sde", "sa_solver",
+    "ddpm", "unipc", "unipc_bh2"})
+
+
 # Samplers a skip does not help, with the reason the run gives (measured: bench/all_samplers.py).
 RUN_UNSKIPPED = {
     "lcm": "lcm restarts every step from x̂0 with new noise (a consistency model's sampler, made for 2-8 "

@@ -8,7 +8,8 @@ fires right after the *first* evaluation of step k. So:
 
 * at callback k, the latest evaluation is the first of step k (an anchor);
 * evaluations after it belong to step k (slots 1, 2, ...) until the next anchor;
-* once the last two callback intervals agree, that interval is the sampler's period p, and the
+* once the last two callback intervals agree, that interval is the sampler's period p (a run that
+  starts mid-schedule trusts its first interval when it is one call: see `quick_start`), and the
   first evaluation of step k + m is predicted at anchor + m·p, which is where the skip decision
   for a step is taken (before its callback exists). Each later callback checks the prediction;
   a mismatch marks the rhythm broken and no step is skipped after it.
@@ -37,6 +38,10 @@ class StepClock:
     period: int | None = None
     broken: bool = False
     callback_evals: list[int] = field(default_factory=list)  # evaluations seen at each callback
+    # A second stage (it starts mid-schedule) decides from its third step: one call between its
+    # first two callbacks is taken as the period. A sampler whose step 1 calls the model again
+    # breaks the rhythm at the next callback, before any skip (a stage's first decision is step 2).
+    quick_start: bool = False
     positions: list[EvalPosition] = field(default_factory=list)
 
     def next_evaluation(self) -> EvalPosition:
@@ -72,6 +77,8 @@ class StepClock:
 
     def _learn_period(self) -> None:
         seen = self.callback_evals
+        if self.period is None and self.quick_start and len(seen) == 2 and seen[1] - seen[0] == 1:
+            self.period = 1
         if self.period is None and len(seen) >= 3:
             last, before = seen[-1] - seen[-2], seen[-2] - seen[-3]
             if last == before and last > 0:

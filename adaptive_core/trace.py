@@ -37,6 +37,7 @@ class AdaptiveTrace:
     # (first step, steps of the whole schedule) when this run sampled part of a schedule that
     # another sampler node shares (two-stage graphs); None when it sampled a schedule alone.
     stage: tuple[int, int] | None = None
+    switch_warmup: int | None = None  # with a stage: the steps a node starting mid-schedule computes first
 
     @property
     def total_steps(self) -> int:
@@ -118,7 +119,7 @@ class AdaptiveTrace:
             return [self]
         return [AdaptiveTrace(self.config, [replace(step, computed=computed) for step, computed in zip(self.steps, row)],
                               f"{self.label or 'item'} {index}".strip(), list(self.notes), [row], False,
-                              self.kept_last_steps, stage=self.stage)
+                              self.kept_last_steps, stage=self.stage, switch_warmup=self.switch_warmup)
                 for index, row in enumerate(self.rows)]
 
     def agreement(self, other: "AdaptiveTrace") -> float:
@@ -143,7 +144,8 @@ class AdaptiveTrace:
             "rows": [{"mask": text, "computed_steps": sum(row)}
                      for text, row in zip(self.row_mask_texts(), self.rows)],
             "notes": list(self.notes),
-            "stage": None if self.stage is None else {"start": self.stage[0], "schedule_steps": self.stage[1]},
+            "stage": None if self.stage is None else {"start": self.stage[0], "schedule_steps": self.stage[1],
+                                                      "switch_warmup": self.switch_warmup},
             "steps": [asdict(step) for step in self.steps],
         }
 

@@ -115,6 +115,35 @@ def test_clock_learns_a_period_that_settles_late_and_flags_a_broken_rhythm():
     assert clock.broken
 
 
+def test_a_second_stages_clock_trusts_one_interval_of_one_call_only_when_told():
+    quick = StepClock(quick_start=True)  # a node starting mid-schedule, its sampler known to call once a step
+    drive(quick, "e 0 e 1")
+    assert quick.period == 1 and drive(quick, "e") == [(2, 0, True)]
+    assert StepClock(quick_start=True).period is None
+    heun = StepClock(quick_start=True)
+    drive(heun, "e 0 e e 1")
+    assert heun.period is None  # only an interval of one call is trusted
+    plain = StepClock()
+    drive(plain, "e 0 e 1")
+    assert plain.period is None  # two equal intervals first
+
+
+def test_only_a_second_stage_of_a_sampler_known_to_call_once_a_step_starts_its_clock_quickly():
+    from adaptive_core import AdaptiveRun
+    from adaptive_core.decision import ScheduleStage
+    sigmas = [1.0 - i / 20 for i in range(20)] + [0.0]
+    config = AdaptiveConfig(threshold=0.01, speed="2x")
+
+    def quick(start: int, sampler: str) -> bool:
+        run = AdaptiveRun(config, sigmas[start:], stage=ScheduleStage(tuple(sigmas), start, 20 - start))
+        run.sampler_started(sampler)
+        return run.clock.quick_start
+    assert quick(10, "sample_euler") and quick(10, "sample_unipc")
+    # sa_solver_pece calls once in its first step, twice later: its first interval is no period
+    assert not quick(10, "sample_sa_solver_pece") and not quick(10, "sample_heun")
+    assert not quick(0, "sample_euler")  # from the schedule's start: the warm-up has its callbacks
+
+
 def test_clock_protects_two_final_steps_for_multi_evaluation_samplers():
     clock = StepClock()
     drive(clock, "e 0 e e 1 e e 2")

@@ -25,6 +25,7 @@ def smooth_noise(sigma: float, x: torch.Tensor) -> torch.Tensor:
 
 def euler(run: AdaptiveRun, sigmas: list[float], noise, x: torch.Tensor, calls: list) -> torch.Tensor:
     """Euler over `sigmas` through the run's events, as ComfyUI's sampler drives them."""
+    run.sampler_started("sample_euler")
     for i in range(len(sigmas) - 1):
         run.begin_evaluation(x)
 
@@ -38,7 +39,7 @@ def euler(run: AdaptiveRun, sigmas: list[float], noise, x: torch.Tensor, calls: 
     return x
 
 
-def two_stages(sigmas: list[float], switch: int, noise=smooth_noise, config=None):
+def two_stages(sigmas: list[float], switch: int, noise=smooth_noise, config=None, flow_matching: bool = False):
     """Two runs over one schedule, as two Adaptive KSampler (Advanced) nodes: steps 0..switch-1
     (leftover noise), then switch..end. Returns (latent, traces, calls per stage)."""
     config = config or AdaptiveConfig(**SPEED)
@@ -46,7 +47,7 @@ def two_stages(sigmas: list[float], switch: int, noise=smooth_noise, config=None
     x, traces, calls = torch.ones(1, 2, 4, 4) * sigmas[0], [], []
     for start, end in ((0, switch), (switch, steps)):
         stage = ScheduleStage(tuple(sigmas), start, end - start)
-        run = AdaptiveRun(config, sigmas[start:end + 1], stage=stage)
+        run = AdaptiveRun(config, sigmas[start:end + 1], stage=stage, flow_matching=flow_matching)
         made: list = []
         x = euler(run, sigmas[start:end + 1], noise, x, made)
         traces.append(run.finish())
@@ -66,7 +67,23 @@ def test_both_stages_take_their_share_of_one_plan_and_reach_the_asked_speed_toge
     assert any("planned over the whole schedule" in note for note in second.notes)
     # the second node's model is new: its first steps are computed until its predictor has its points
     assert all(s.computed for s in second.steps[:SWITCH_WARMUP])
-    assert first.steps[-1].computed  # the step before the switch: the next step, its correction, is not ours
+    # keep_last_steps keeps the schedule's end: the first node's last steps may be skipped
+    assert (first.kept_last_steps, second.kept_last_steps) == (0, 1)
+    assert not second.steps[SWITCH_WARMUP].computed  # its first skip once its quadratic has 3 points
+
+
+def test_a_flow_models_second_stage_skips_once_its_linear_prediction_has_two_points():
+    sigmas = flow_schedule(20)
+    _, traces, calls = two_stages(sigmas, 6, flow_matching=True)
+    first, second = traces
+    assert second.switch_warmup == 2
+    assert [s.computed for s in second.steps[:3]] == [True, True, False], second.mask_text()
+    whole = ScheduleStage(tuple(sigmas), 0, 6).whole_plan(2.0, warmup=4, keep_last=1, max_skip_steps=4,
+                                                            switch_warmup=2)
+    assert [not s.computed for s in first.steps + second.steps] == whole
+    assert sum(calls) == 10  # 2x over the whole schedule, the switch included
+    quadratic = two_stages(sigmas, 6)[1][1]  # without flow_matching: three points of the new model first
+    assert [s.computed for s in quadratic.steps[:4]] == [True, True, True, False], quadratic.mask_text()
 
 
 def test_two_stages_plan_no_worse_than_two_nodes_planning_alone():
@@ -80,11 +97,11 @@ def test_two_stages_plan_no_worse_than_two_nodes_planning_alone():
         run.finish()
         alone += len(made)
     assert sum(staged) <= alone
-    # 20 steps, 10 + 10: the warm-up (4), the step before the switch, the new model's first 3, the
-    # last step and the long step before it leave room for 8 skips, and the trace says so
-    assert sum(staged) == 12, staged
-    assert all("room for only 8 of the 10 skips" in " ".join(trace.notes) for trace in traces)
-    assert all("(asked 2x over the 20-step schedule it shares), less than asked: room for only 8" in trace.summary()
+    # 20 steps, 10 + 10: the warm-up (4), the new model's first 3 (quadratic), the last step and
+    # the long step before it leave room for 9 skips, and the trace says so
+    assert sum(staged) == 11, staged
+    assert all("room for only 9 of the 10 skips" in " ".join(trace.notes) for trace in traces)
+    assert all("(asked 2x over the 20-step schedule it shares), less than asked: room for only 9" in trace.summary()
                for trace in traces), traces[0].summary()
 
 
@@ -92,7 +109,7 @@ def test_a_short_plan_says_how_many_skips_the_schedule_has_room_for():
     sigmas = flow_schedule(20)
     _, traces, calls = two_stages(sigmas, 10)
     if sum(calls) > 10:
-        assert any("room for only 8 of the 10 skips 2x asks for" in note for note in traces[0].notes)
+        assert any("room for only 9 of the 10 skips 2x asks for" in note for note in traces[0].notes)
     run = AdaptiveRun(AdaptiveConfig(**SPEED), flow_schedule(8))
     euler(run, flow_schedule(8), smooth_noise, torch.ones(1, 2, 4, 4), [])
     trace = run.finish()

@@ -148,7 +148,8 @@ def test_two_expert_stages_plan_one_schedule_at_the_asked_speed(comfy):
     assert (first_trace.stage, second_trace.stage) == ((0, 40), (20, 40))
     assert abs(cond_calls - 20) <= 1, (cond_calls, first_trace.mask_text(), second_trace.mask_text(),
                                        first_trace.notes, second_trace.notes)
-    assert all(step.computed for step in second_trace.steps[:3])
+    # a flow model extrapolates its velocity linearly: the new expert computes its first 2 steps
+    assert second_trace.switch_warmup == 2 and all(step.computed for step in second_trace.steps[:2])
     alone_first, alone_trace = advanced(comfy, high, end_at_step=20, return_with_leftover_noise="disable",
                                         **stage, **values)  # not a stage: its σ end at 0
     assert alone_trace.stage is None

@@ -788,7 +788,7 @@ and returns its latent with the leftover noise, the low-noise model continues fr
 {WAN22_SAMPLING.steps} without adding noise. Both are Adaptive KSampler (Advanced) nodes at speed {SPEED}:
 two such nodes over one schedule plan it as one, so the pair makes about half of the
 {WAN22_SAMPLING.steps} calls in all (not {SPEED} of each half separately); the low-noise expert's first
-steps and the step before the switch are always computed. Steps and the switch come from the two Int
+2 steps (its own velocity's first points) are always computed. Steps and the switch come from the two Int
 nodes, so both nodes always share them. Settings of ComfyUI {NEWEST_VERSION}'s template without its
 4-step LoRA: {WAN22_SAMPLING.steps} steps, {WAN22_SAMPLING.sampler} / {WAN22_SAMPLING.scheduler},
 cfg {WAN22_SAMPLING.cfg}, ModelSamplingSD3 shift {WAN22_SHIFT:g} on both experts,
