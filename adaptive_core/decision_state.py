@@ -27,6 +27,12 @@ from .trace import RunOutcome
 # most skips were refused (27 of 30 calls); at 3x, 12-15 calls on the ε model, 12-19 on the flow
 # model, 3 of 6 rows above no refusals at all (10x and up: no skip refused), 3 below.
 DENOISED_TOLERANCE_SCALE = 3.0
+# Above 2x the bound grows as (speed / 2) ** this: asking for more than half the calls accepts
+# a larger error. At the bound of 2x, 2.5x and 3x gave the flow model no fewer calls than 2x at
+# 20-25 steps (refusals took the extra skips back); with it they give 8 / 10 / 9 calls at 20 /
+# 25 steps (bench/flow_graphs.py --speeds, in README). On the ε model, where the asked calls held
+# before, no cell of bench/peers.py at 20, 25 and 50 steps changed (development run).
+FASTER_TOLERANCE_POWER = 4.0
 
 
 class DecisionState:
@@ -35,16 +41,19 @@ class DecisionState:
     def __init__(self, config: AdaptiveConfig, sigmas: Sequence[float], clock: StepClock, cache: NoiseCache,
                  correction: SkipCorrection | None, note: Callable[[str], None],
                  skip_path: Sequence[bool] | None = None, forced_plan: Sequence[bool] | None = None,
-                 stage: ScheduleStage | None = None):
+                 stage: ScheduleStage | None = None, flow_matching: bool = False):
         """skip_path: follow this mask (True = skip step k), no criterion, no correction.
         forced_plan: with a speed, this mask instead of the planned one (its refusals and the
         correction still act: what a search over masks measures). stage: this run samples part
-        of a schedule another node samples the rest of; a speed plans the whole."""
+        of a schedule another node samples the rest of; a speed plans the whole. flow_matching: the
+        model predicts a velocity, whose linear extrapolation holds over longer runs (plans may
+        lengthen their runs where the shortest leave no choice: decision.cheapest_skips)."""
         self.config, self.sigmas, self.total_steps = config, list(sigmas), len(sigmas) - 1
         self.clock, self.cache, self.correction, self.note = clock, cache, correction, note
         self.skip_path = None if skip_path is None else [bool(s) for s in skip_path]
         self.forced_plan = None if forced_plan is None else [bool(s) for s in forced_plan]
         self.per_sample = config.per_sample and self.skip_path is None
+        self.flow_matching = flow_matching
         self.stage = self._checked(stage) if config.speed_factor is not None and skip_path is None else None
         self.reset()
 
@@ -206,7 +215,8 @@ class DecisionState:
         """The error estimate's bound: relative to |ε|, or to |x̂0| when x̂0 is extrapolated (a
         sampler that adds noise every step), which moves more between steps at high noise."""
         scale = DENOISED_TOLERANCE_SCALE if self.cache.prediction is Prediction.DENOISED else 1.0
-        return self.config.error_tolerance * scale
+        faster = max(1.0, (self.config.speed_factor or 1.0) / 2.0) ** FASTER_TOLERANCE_POWER
+        return self.config.error_tolerance * scale * faster
 
     def _column_plans(self) -> list[list[bool]]:
         columns = self.rows if self.per_sample else 1
@@ -229,7 +239,7 @@ class DecisionState:
             return
         wanted = sum(plan[k + 1:end]) + 1
         later = cheapest_skips(wanted, self.sigmas, k + 1, end, self.config.max_skip_steps,
-                               self._blocked_steps())
+                               self._blocked_steps(), self.flow_matching)
         if sum(later) > sum(plan[k + 1:end]):
             self.replaced += 1
         plan[k + 1:] = later[k + 1:]
@@ -259,7 +269,8 @@ class DecisionState:
         elif whole_steps and self.stage is not None:
             self.plan = self._whole_plan()[self.stage.start:self.stage.end]
         elif whole_steps:
-            self.plan = speed_plan(self.config.speed_factor, self.sigmas, first, end, self.config.max_skip_steps)
+            self.plan = speed_plan(self.config.speed_factor, self.sigmas, first, end, self.config.max_skip_steps,
+                                   self.flow_matching)
         else:
             slot, miss = self._reuse_slot(period)
             if miss <= self.config.error_tolerance:
@@ -292,7 +303,8 @@ class DecisionState:
 
     def _whole_plan(self) -> list[bool]:
         return self.stage.whole_plan(self.config.speed_factor, self.config.warmup_steps,
-                                     self.config.keep_last_steps, self.config.max_skip_steps, self.switch_warmup)
+                                     self.config.keep_last_steps, self.config.max_skip_steps, self.switch_warmup,
+                                     self.flow_matching)
 
     def _reuse_slot(self, period: int) -> tuple[int, float]:
         """For a sampler with 2+ calls a step: the slot whose noise answers the next step's first

@@ -58,7 +58,7 @@ class AdaptiveRun:
         # With a speed, the computed step after a skip corrects it (correction.py).
         self.correction = SkipCorrection() if config.speed_factor is not None and skip_path is None else None
         self.decisions = DecisionState(config, self.sigmas, self.clock, self.router.cache, self.correction,
-                                       self.trace.notes.append, skip_path, forced_plan, stage)
+                                       self.trace.notes.append, skip_path, forced_plan, stage, flow_matching)
         if self.decisions.stage is not None:
             self.trace.stage = (self.decisions.stage.start, self.decisions.stage.total_steps)
         self.calls_by_eval: list[EvalCalls] = []  # by evaluation index

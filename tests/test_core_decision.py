@@ -204,6 +204,28 @@ def test_the_plan_never_skips_a_long_step_into_the_last_one():
     assert speed_plan(1.75, karras, first=4, end=29, max_skip_steps=4)[28]
 
 
+def test_a_flow_plan_lengthens_its_runs_where_the_shortest_leave_no_choice():
+    # the flow model's simple schedule (shift 3) at 20 steps: 10 skips in steps 4-18 fit runs of 2
+    # in exactly one pattern, which skips the steps the costs rank dearest too
+    sigmas = [3.0 * t / (1.0 + 2.0 * t) for t in (1.0 - i / 20 for i in range(20))] + [0.0]
+    forced = speed_plan(2.0, sigmas, first=4, end=19, max_skip_steps=4)
+    assert forced == [False] * 4 + [True, True, False] * 5 + [False]
+    chosen = speed_plan(2.0, sigmas, first=4, end=19, max_skip_steps=4, longer_runs_when_tight=True)
+    assert sum(chosen) == 10 and longest_run(chosen) == 3 and chosen != forced and not any(chosen[:4] + chosen[19:])
+    loose = [3.0 * t / (1.0 + 2.0 * t) for t in (1.0 - i / 25 for i in range(25))] + [0.0]
+    assert speed_plan(2.0, loose, 4, 24, 4, longer_runs_when_tight=True) == speed_plan(2.0, loose, 4, 24, 4)
+    assert speed_plan(2.0, sigmas, 4, 19, 2, longer_runs_when_tight=True) == forced  # never beyond Cmax
+
+
+def test_asking_for_more_than_2x_accepts_a_larger_error():
+    sigmas = [1.0 - i / 20 for i in range(20)] + [0.0]
+
+    def bound(speed: str) -> float:
+        return AdaptiveRun(AdaptiveConfig(threshold=0.01, speed=speed, error_tolerance=0.1), sigmas).decisions.outcome(None).error_tolerance
+    assert bound("1.5x") == bound("2x") == pytest.approx(0.1)
+    assert bound("2.5x") == pytest.approx(0.1 * 1.25 ** 4) and bound("3x") == pytest.approx(0.1 * 1.5 ** 4)
+
+
 def test_the_speed_plan_respects_warmup_tail_and_the_users_cmax():
     sigmas = [10.0 * 0.9 ** i for i in range(40)] + [0.0]
     plan = speed_plan(3.0, sigmas, first=6, end=37, max_skip_steps=2)

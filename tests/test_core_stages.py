@@ -79,7 +79,7 @@ def test_a_flow_models_second_stage_skips_once_its_linear_prediction_has_two_poi
     assert second.switch_warmup == 2
     assert [s.computed for s in second.steps[:3]] == [True, True, False], second.mask_text()
     whole = ScheduleStage(tuple(sigmas), 0, 6).whole_plan(2.0, warmup=4, keep_last=1, max_skip_steps=4,
-                                                            switch_warmup=2)
+                                                            switch_warmup=2, longer_runs_when_tight=True)
     assert [not s.computed for s in first.steps + second.steps] == whole
     assert sum(calls) == 10  # 2x over the whole schedule, the switch included
     quadratic = two_stages(sigmas, 6)[1][1]  # without flow_matching: three points of the new model first

@@ -22,8 +22,11 @@ def test_the_default_speed_skips_about_half_the_steps_on_every_architecture(comf
         samples, trace = adaptive(comfy, inputs, steps=STEPS, threshold=0.01, speed="2x")
     assert STEPS / 2 - 1.5 <= trace.computed_steps <= STEPS / 2 + 0.5, trace.mask_bits()
     assert counter.calls == trace.model_calls  # cond and uncond batched: one call per computed step
-    # 10 skips in the 15 steps between warm-up and the last: runs of 2 at most, placed by the plan
-    assert "000" not in trace.mask_bits() and trace.mask_bits()[:4] == "1111" and trace.mask_bits()[-1] == "1"
+    # 10 skips in the 15 steps between warm-up and the last: runs of 2 fit them in one pattern; a
+    # flow model (Wan) may run 3 to choose where (decision.cheapest_skips, longer_runs_when_tight)
+    longest = 3 if kind == "wan_t2v" else 2
+    assert "0" * (longest + 1) not in trace.mask_bits(), trace.mask_bits()
+    assert trace.mask_bits()[:4] == "1111" and trace.mask_bits()[-1] == "1"
     assert torch.isfinite(samples).all()
     full = ksampler(comfy, inputs, steps=STEPS)
     assert (samples - full).abs().max() < full.abs().max()  # an approximation of the same result
