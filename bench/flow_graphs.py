@@ -14,7 +14,8 @@ MODEL patch and a scheduler node (Flux2Scheduler, BasicScheduler), as Flux.2's t
 
     python3 scripts/dev.py run bench/flow_graphs.py [--prompts 10 --speeds 2x,1.5x --only a,b --out DIR]
 
-Writes DIR/flow_graphs.md and DIR/flow_graphs.csv (bench/results/ by default).
+Writes DIR/flow_graphs.md and DIR/flow_graphs.csv (bench/results/ by default), and with two or more
+speeds DIR/flow_graphs.png (a panel per row: PSNR against calls, each speed against fewer steps).
 """
 from __future__ import annotations
 
@@ -235,7 +236,7 @@ def report(rows: list[dict], command: str, prompts_count: int) -> str:
              f"Settings: the trained flow-matching digits model (FLOW, velocity, its built-in shift 3: no "
              f"ModelSamplingSD3 node) and the Wan 2.2-like expert pair (high-noise expert before the harness's "
              f"switch step, at σ 0.875, with leftover noise; then the low-noise expert); {prompts_count} prompts "
-             "(digits 0-9, seed 1000). Adaptive KSampler (Advanced) with every input at a newly placed node's "
+             "(digits cycling 0-9, noise rows 0 to prompts - 1, seed 1000). Adaptive KSampler (Advanced) with every input at a newly placed node's "
              "default (speed 2x, quadratic, warm-up 4, last step kept, Cmax 4, one decision per batch). "
              "Two-stage rows: two Advanced nodes, each over its stage, calls of both models together "
              "(ε 2-stage: the ε digits model in both stages of an SDXL-style base → refiner split, 40 + 10 of 50 "
@@ -260,6 +261,36 @@ def report(rows: list[dict], command: str, prompts_count: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+def plot(rows: list[dict], path: Path) -> None:
+    """A panel per row: PSNR against model calls, the pack at each speed against plain fewer steps."""
+    from matplotlib.figure import Figure
+    names = list(dict.fromkeys(r["row"] for r in rows))
+    columns = min(3, len(names))
+    lines = math.ceil(len(names) / columns)
+    figure = Figure(figsize=(4.6 * columns, 3.4 * lines), dpi=80)
+    for index, name in enumerate(names):
+        mine = [r for r in rows if r["row"] == name]
+        axes = figure.add_subplot(lines, columns, index + 1)
+        curve = sorted(tuple(float(v) for v in point.split(":")) for point in mine[0]["fewer_points"].split())
+        if curve:
+            axes.plot(*zip(*curve), color="#888888", marker="o", ms=3, lw=1.2, label="fewer steps (plain)")
+        pack = sorted((r["calls"], r["psnr"], r["speed"]) for r in mine)
+        axes.plot([c for c, _, _ in pack], [p for _, p, _ in pack], color="#1f77b4", marker="s", ms=4, lw=1.4,
+                  label="Adaptive KSampler, speed")
+        for calls, psnr, speed in pack:
+            axes.annotate(speed, (calls, psnr), textcoords="offset points", xytext=(3, 4), fontsize=7)
+        first = mine[0]
+        axes.set_title(f"{first['graph']}: {first['sampler']} / {first['scheduler']}, {first['steps']} steps, "
+                       f"cfg {first['cfg']:g}", fontsize=9)
+        axes.set_xlabel(f"model calls per image (full: {first['full_calls']:.0f})", fontsize=8)
+        axes.set_ylabel("PSNR vs full steps (dB)", fontsize=8)
+        axes.tick_params(labelsize=7)
+        axes.grid(alpha=0.3)
+        axes.legend(fontsize=7, loc="lower right")
+    figure.tight_layout()
+    figure.savefig(path)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--prompts", type=int, default=10)
@@ -282,6 +313,8 @@ def main(argv: list[str] | None = None) -> int:
                + (f" --only {args.only}" if args.only else ""))
     text = report(rows, command, args.prompts)
     (args.out / "flow_graphs.md").write_text(text)
+    if len(args.speeds.split(",")) > 1:  # one curve per row: the speeds against fewer steps
+        plot(rows, args.out / "flow_graphs.png")
     print(text)
     return 0
 
