@@ -1,6 +1,6 @@
 """bench/flow_graphs.py on its smallest configuration: the real ComfyUI in a child process, the flow
 model on one single-model row, on SamplerCustomAdvanced with the MODEL patch and Flux2Scheduler, and the
-expert pair on one two-stage row, 2 prompts, into a tmp folder."""
+expert pair on one two-stage row, 2 prompts, at 2x and 2.5x, into a tmp folder."""
 from __future__ import annotations
 
 import csv
@@ -16,13 +16,13 @@ ROWS = ("euler-simple-20", "custom-flux2-20-cfg1", "experts-20")
 
 def test_flow_graphs_writes_a_row_per_graph_with_sane_calls_and_psnr(tmp_path):
     command = [sys.executable, str(REPO / "bench" / "flow_graphs.py"), "--prompts", "2", "--only", ",".join(ROWS),
-               "--out", str(tmp_path)]
+               "--speeds", "2x,2.5x", "--out", str(tmp_path)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=180, cwd=REPO, env=os.environ)
     assert done.returncode == 0, done.stderr[-3000:]
 
     with open(tmp_path / "flow_graphs.csv") as handle:
         rows = list(csv.DictReader(handle))
-    assert [(r["row"], r["speed"]) for r in rows] == [(name, "2x") for name in ROWS]
+    assert [(r["row"], r["speed"]) for r in rows] == [(name, speed) for name in ROWS for speed in ("2x", "2.5x")]
     for r in rows:
         steps, calls = int(r["steps"]), float(r["calls"])
         assert float(r["full_calls"]) == steps  # one network call a step, both experts counted
@@ -31,7 +31,12 @@ def test_flow_graphs_writes_a_row_per_graph_with_sane_calls_and_psnr(tmp_path):
         assert math.isfinite(float(r["psnr"])) and 10 < float(r["psnr"]) <= 100
         assert r["fewer"] == "" or math.isfinite(float(r["fewer"]))
         assert "■" in r["notes"]
-    assert rows[2]["notes"].count("stage ") == 2  # both Advanced nodes' traces
+    assert rows[4]["notes"].count("stage ") == 2  # both Advanced nodes' traces
+    calls = {(r["row"], r["speed"]): float(r["calls"]) for r in rows}
+    # 2x = half the calls on each graph, the two-expert graph's switch included; 2.5x fewer still
+    assert all(calls[name, "2x"] == 10 for name in ROWS), calls
+    assert all(calls[name, "2.5x"] < calls[name, "2x"] for name in ROWS), calls
+    assert (tmp_path / "flow_graphs.png").stat().st_size > 10_000  # a panel per row
 
     report = (tmp_path / "flow_graphs.md").read_text()
     assert "--only euler-simple-20,custom-flux2-20-cfg1,experts-20" in report

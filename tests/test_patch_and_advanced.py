@@ -1,6 +1,7 @@
 """The MODEL patch node and Adaptive KSampler (Advanced), in-process."""
 from __future__ import annotations
 
+import pytest
 import torch
 
 from conftest import count_diffusion_calls, run_node
@@ -129,27 +130,31 @@ def test_trace_to_dict_has_the_documented_fields(comfy):
     json.dumps(data)
 
 
-def test_two_expert_stages_plan_one_schedule_at_the_asked_speed(comfy):
+@pytest.mark.parametrize("steps", [20, 40])
+def test_two_expert_stages_plan_one_schedule_at_the_asked_speed(comfy, steps):
     """Wan 2.2 14B's graph on the Wan-architecture test model: a high-noise and a low-noise expert
-    (two models, different weights) in two Adaptive KSampler (Advanced) nodes over one 40-step
-    schedule (20 + 20, euler/simple). At 2x the two nodes make half the calls together, each
-    its share of one plan; the low-noise expert's first steps are its own (computed)."""
+    (two models, different weights) in two Adaptive KSampler (Advanced) nodes over one schedule
+    split in halves (10 + 10 as the template without its LoRA, 20 + 20; euler/simple). At 2x the
+    two nodes make half the calls together, each its share of one plan; the low-noise expert's
+    first steps are its own (computed)."""
     from fixture_pack import tiny_models
     high = fixture("wan_t2v")
     low = tiny_models.build_tiny_model("wan_t2v", seed=5)
     values = {**ADAPTIVE_DEFAULTS, "threshold": 0.01, "noise_reuse": "quadratic", "speed": "2x"}
-    stage = dict(steps=40, sampler_name="euler", scheduler="simple")
+    stage = dict(steps=steps, sampler_name="euler", scheduler="simple")
+    switch = steps // 2
     with count_diffusion_calls(high["model"]) as high_calls, count_diffusion_calls(low) as low_calls:
-        first, first_trace = advanced(comfy, high, end_at_step=20, return_with_leftover_noise="enable",
+        first, first_trace = advanced(comfy, high, end_at_step=switch, return_with_leftover_noise="enable",
                                       **stage, **values)
         _, second_trace = advanced(comfy, {**high, "model": low, "latent_image": first}, add_noise="disable",
-                                   start_at_step=20, **stage, **values)
+                                   start_at_step=switch, **stage, **values)
     cond_calls = high_calls.calls + low_calls.calls  # cond and uncond batched: one call a step
-    assert (first_trace.stage, second_trace.stage) == ((0, 40), (20, 40))
-    assert abs(cond_calls - 20) <= 1, (cond_calls, first_trace.mask_text(), second_trace.mask_text(),
-                                       first_trace.notes, second_trace.notes)
+    assert (first_trace.stage, second_trace.stage) == ((0, steps), (switch, steps))
+    assert abs(cond_calls - steps // 2) <= 1, (cond_calls, first_trace.mask_text(), second_trace.mask_text(),
+                                               first_trace.notes, second_trace.notes)
+    assert cond_calls == first_trace.model_calls + second_trace.model_calls
     # a flow model extrapolates its velocity linearly: the new expert computes its first 2 steps
     assert second_trace.switch_warmup == 2 and all(step.computed for step in second_trace.steps[:2])
-    alone_first, alone_trace = advanced(comfy, high, end_at_step=20, return_with_leftover_noise="disable",
+    alone_first, alone_trace = advanced(comfy, high, end_at_step=switch, return_with_leftover_noise="disable",
                                         **stage, **values)  # not a stage: its σ end at 0
     assert alone_trace.stage is None
