@@ -1,6 +1,6 @@
 """What the benchmark scripts share: the results folder, the reading of a (model calls, PSNR) curve
-at given calls, and PSNR/SSIM against the full-step images, one value per image or the mean over
-the prompts. Plain Python (no ComfyUI, no torch import), so the report scripts use it too.
+at given calls, PSNR/SSIM against the full-step images (one value per image or the mean over
+the prompts), and the labels of a PSNR-vs-calls plot panel. Plain Python (no ComfyUI, no torch import), so the report scripts use it too.
 
 A script run by path (`python3 bench/x.py`) has only its own folder on sys.path: its first line
 puts the repository root there, and everything else it shares comes from here.
@@ -53,3 +53,13 @@ def mean_psnr(images: Iterable[torch.Tensor], references: Iterable[torch.Tensor]
 def mean_ssim(images: Iterable[torch.Tensor], references: Iterable[torch.Tensor]) -> float:
     """Mean SSIM over the prompts, image i against reference i."""
     return statistics.mean(ssim(a, b) for a, b in zip(images, references))
+
+
+def psnr_panel(axes, title: str, xlabel: str, legend_size: int = 7) -> None:
+    """A small PSNR-vs-calls panel's labels, grid and legend, the same in every bench plot."""
+    axes.set_title(title, fontsize=9)
+    axes.set_xlabel(xlabel, fontsize=8)
+    axes.set_ylabel("PSNR vs full steps (dB)", fontsize=8)
+    axes.tick_params(labelsize=7)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=legend_size, loc="lower right")

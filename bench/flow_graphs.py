@@ -31,7 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root; the rest: bench/common.py
 
 from reference.harness import Bench, BatchResult, prompts  # noqa: E402
-from bench.common import REPO, RESULTS, interpolate, mean_psnr  # noqa: E402
+from bench.common import REPO, RESULTS, interpolate, mean_psnr, psnr_panel  # noqa: E402
 from devtools.inprocess import loaded_pack_hooks  # noqa: E402
 
 # Adaptive KSampler as a newly placed node (speed replaced per run by --speeds).
@@ -280,13 +280,8 @@ def plot(rows: list[dict], path: Path) -> None:
         for calls, psnr, speed in pack:
             axes.annotate(speed, (calls, psnr), textcoords="offset points", xytext=(3, 4), fontsize=7)
         first = mine[0]
-        axes.set_title(f"{first['graph']}: {first['sampler']} / {first['scheduler']}, {first['steps']} steps, "
-                       f"cfg {first['cfg']:g}", fontsize=9)
-        axes.set_xlabel(f"model calls per image (full: {first['full_calls']:.0f})", fontsize=8)
-        axes.set_ylabel("PSNR vs full steps (dB)", fontsize=8)
-        axes.tick_params(labelsize=7)
-        axes.grid(alpha=0.3)
-        axes.legend(fontsize=7, loc="lower right")
+        psnr_panel(axes, f"{first['graph']}: {first['sampler']} / {first['scheduler']}, {first['steps']} steps, "
+                   f"cfg {first['cfg']:g}", f"model calls per image (full: {first['full_calls']:.0f})")
     figure.tight_layout()
     figure.savefig(path)
 

@@ -20,7 +20,7 @@ from pathlib import Path
 if __name__ == "__main__":  # run by path; when imported, moving the root ahead of ComfyUI would shadow its nodes
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root; the rest: bench/common.py
 
-from bench.common import RESULTS, interpolate  # noqa: E402
+from bench.common import RESULTS, interpolate, psnr_panel  # noqa: E402
 
 CSV_FIELDS = ["model", "steps", "sampler", "scheduler", "method", "setting", "prompts", "impl", "decides", "full_calls",
               "model_calls", "psnr", "ssim", "psnr_own", "ssim_own", "seconds_per_image"]
@@ -229,12 +229,8 @@ def plot_steps(rows: list[dict], steps: int, path: Path) -> None:
         full = full_calls(rows, config)
         for fraction in BUDGETS:
             axes.axvline(fraction * full, color="#bbbbbb", lw=0.6, ls=":")
-        axes.set_title(f"{config[1]}, {config[2]}, {steps} steps ({full:.0f} calls)", fontsize=9)
-        axes.set_xlabel("model calls per image", fontsize=8)
-        axes.set_ylabel("PSNR vs full steps (dB)", fontsize=8)
-        axes.tick_params(labelsize=7)
-        axes.grid(alpha=0.3)
-        axes.legend(fontsize=6, loc="lower right")
+        psnr_panel(axes, f"{config[1]}, {config[2]}, {steps} steps ({full:.0f} calls)", "model calls per image",
+                   legend_size=6)
     figure.tight_layout()
     figure.savefig(path)
 
