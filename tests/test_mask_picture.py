@@ -228,3 +228,6 @@ def test_two_stages_of_one_schedule_share_one_time_axis(comfy, picture):
     assert "steps 10-19 of 20" in picture.title_lines(second, "low noise")
     warmup, _ = picture.always_computed_steps(second)
     assert warmup == range(3)  # the second model's own first steps, not warmup_steps
+    second.switch_warmup = 2  # a flow model's linear velocity: 2 points of its own
+    assert picture.always_computed_steps(second)[0] == range(2)
+    assert second.to_dict()["stage"] == {"start": 10, "schedule_steps": 20, "switch_warmup": 2}
