@@ -217,7 +217,6 @@ class ScheduleStage:
                               longer_runs_when_tight)
 
 
-
 def reuse_plan(factor: float, sigmas: Sequence[float], first: int, end: int, max_skip_steps: int,
                period: int) -> tuple[list[bool], list[bool]]:
     """(skipped steps, steps whose first call is reused) for a sampler that calls the model

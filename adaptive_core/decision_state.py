@@ -29,9 +29,10 @@ from .trace import RunOutcome
 DENOISED_TOLERANCE_SCALE = 3.0
 # Above 2x the bound grows as (speed / 2) ** this: asking for more than half the calls accepts
 # a larger error. At the bound of 2x, 2.5x and 3x gave the flow model no fewer calls than 2x at
-# 20-25 steps (refusals took the extra skips back); with it they give 8 / 10 / 9 calls at 20 /
-# 25 steps (bench/flow_graphs.py --speeds, in README). On the ε model, where the asked calls held
-# before, no cell of bench/peers.py at 20, 25 and 50 steps changed (development run).
+# 20-25 steps (refusals took the extra skips back); with it 2.5x gives 8 calls of 20 and 10 of 25,
+# 3x 9 of 25 (bench/flow_graphs.py --speeds, in README). On the ε model, where the asked calls held
+# before, no ODE cell of bench/peers.py changed; euler_ancestral's 2.5x / 3x cells moved by -3.5 to
+# +9.6 dB, one call fewer in some (bench/results/peers_results.csv against 17732de).
 FASTER_TOLERANCE_POWER = 4.0
 
 
@@ -284,6 +285,10 @@ class DecisionState:
                           "the sampler's later call does not predict its next first call")
         self.plans = []
         self._note_a_short_plan(1 if whole_steps else period)
+        if self.stage is not None and self.stage.start > 0 and self.switch_warmup < 3 and any(self.plan):
+            self.note(f"after the switch the plan goes unchecked until this node has computed 3 steps: the "
+                      f"error estimate compares 3 points of its own model, the extrapolation needs "
+                      f"{self.switch_warmup}")
         self.eval_sigmas.clear()
 
     def _note_a_short_plan(self, period: int) -> None:

@@ -77,6 +77,9 @@ def test_a_flow_models_second_stage_skips_once_its_linear_prediction_has_two_poi
     _, traces, calls = two_stages(sigmas, 6, flow_matching=True)
     first, second = traces
     assert second.switch_warmup == 2
+    # its first skips come before the error estimate has its 3 points, and the trace says so
+    assert any(note.startswith("after the switch the plan goes unchecked") for note in second.notes)
+    assert not any("unchecked" in note for note in first.notes)
     assert [s.computed for s in second.steps[:3]] == [True, True, False], second.mask_text()
     whole = ScheduleStage(tuple(sigmas), 0, 6).whole_plan(2.0, warmup=4, keep_last=1, max_skip_steps=4,
                                                             switch_warmup=2, longer_runs_when_tight=True)
@@ -84,6 +87,7 @@ def test_a_flow_models_second_stage_skips_once_its_linear_prediction_has_two_poi
     assert sum(calls) == 10  # 2x over the whole schedule, the switch included
     quadratic = two_stages(sigmas, 6)[1][1]  # without flow_matching: three points of the new model first
     assert [s.computed for s in quadratic.steps[:4]] == [True, True, True, False], quadratic.mask_text()
+    assert not any("unchecked" in note for note in quadratic.notes)
 
 
 def test_two_stages_plan_no_worse_than_two_nodes_planning_alone():
