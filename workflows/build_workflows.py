@@ -125,61 +125,50 @@ class ModelFile(NamedTuple):
     url: str
 
 
+def repacked(repository: str, folder: str, name: str) -> ModelFile:
+    """A model file that sits under `folder/` of a repackaged repository, as ComfyUI/models/ has it."""
+    return ModelFile(name, folder, f"{repository}/{folder}/{name}")
+
+
 HF = "https://huggingface.co"
 WAN_REPACK = f"{HF}/Comfy-Org/Wan_2.1_ComfyUI_repackaged/resolve/main/split_files"
 SDXL_BASE = ModelFile("sd_xl_base_1.0.safetensors", "checkpoints",
                       f"{HF}/stabilityai/stable-diffusion-xl-base-1.0/resolve/main/sd_xl_base_1.0.safetensors")
 SDXL_REFINER = ModelFile("sd_xl_refiner_1.0.safetensors", "checkpoints",
                          f"{HF}/stabilityai/stable-diffusion-xl-refiner-1.0/resolve/main/sd_xl_refiner_1.0.safetensors")
-WAN_T2V = ModelFile("wan2.1_t2v_1.3B_fp16.safetensors", "diffusion_models",
-                    f"{WAN_REPACK}/diffusion_models/wan2.1_t2v_1.3B_fp16.safetensors")
-WAN_I2V = ModelFile("wan2.1_i2v_480p_14B_fp16.safetensors", "diffusion_models",
-                    f"{WAN_REPACK}/diffusion_models/wan2.1_i2v_480p_14B_fp16.safetensors")
-UMT5 = ModelFile("umt5_xxl_fp8_e4m3fn_scaled.safetensors", "text_encoders",
-                 f"{WAN_REPACK}/text_encoders/umt5_xxl_fp8_e4m3fn_scaled.safetensors")
-WAN_VAE = ModelFile("wan_2.1_vae.safetensors", "vae", f"{WAN_REPACK}/vae/wan_2.1_vae.safetensors")
-CLIP_VISION_H = ModelFile("clip_vision_h.safetensors", "clip_vision",
-                          f"{WAN_REPACK}/clip_vision/clip_vision_h.safetensors")
+WAN_T2V = repacked(WAN_REPACK, "diffusion_models", "wan2.1_t2v_1.3B_fp16.safetensors")
+WAN_I2V = repacked(WAN_REPACK, "diffusion_models", "wan2.1_i2v_480p_14B_fp16.safetensors")
+UMT5 = repacked(WAN_REPACK, "text_encoders", "umt5_xxl_fp8_e4m3fn_scaled.safetensors")
+WAN_VAE = repacked(WAN_REPACK, "vae", "wan_2.1_vae.safetensors")
+CLIP_VISION_H = repacked(WAN_REPACK, "clip_vision", "clip_vision_h.safetensors")
 START_IMAGE = "example.png"  # ships in every ComfyUI's input/ folder
 
 # The model files of ComfyUI 0.33.0's own templates for 2026's models (their names and links).
 WAN22_REPACK = f"{HF}/Comfy-Org/Wan_2.2_ComfyUI_Repackaged/resolve/main/split_files"
-WAN22_T2V_HIGH = ModelFile("wan2.2_t2v_high_noise_14B_fp8_scaled.safetensors", "diffusion_models",
-                           f"{WAN22_REPACK}/diffusion_models/wan2.2_t2v_high_noise_14B_fp8_scaled.safetensors")
-WAN22_T2V_LOW = ModelFile("wan2.2_t2v_low_noise_14B_fp8_scaled.safetensors", "diffusion_models",
-                          f"{WAN22_REPACK}/diffusion_models/wan2.2_t2v_low_noise_14B_fp8_scaled.safetensors")
-WAN22_I2V_HIGH = ModelFile("wan2.2_i2v_high_noise_14B_fp8_scaled.safetensors", "diffusion_models",
-                           f"{WAN22_REPACK}/diffusion_models/wan2.2_i2v_high_noise_14B_fp8_scaled.safetensors")
-WAN22_I2V_LOW = ModelFile("wan2.2_i2v_low_noise_14B_fp8_scaled.safetensors", "diffusion_models",
-                          f"{WAN22_REPACK}/diffusion_models/wan2.2_i2v_low_noise_14B_fp8_scaled.safetensors")
-WAN22_VAE = ModelFile("wan_2.1_vae.safetensors", "vae", f"{WAN22_REPACK}/vae/wan_2.1_vae.safetensors")
+WAN22_T2V_HIGH = repacked(WAN22_REPACK, "diffusion_models", "wan2.2_t2v_high_noise_14B_fp8_scaled.safetensors")
+WAN22_T2V_LOW = repacked(WAN22_REPACK, "diffusion_models", "wan2.2_t2v_low_noise_14B_fp8_scaled.safetensors")
+WAN22_I2V_HIGH = repacked(WAN22_REPACK, "diffusion_models", "wan2.2_i2v_high_noise_14B_fp8_scaled.safetensors")
+WAN22_I2V_LOW = repacked(WAN22_REPACK, "diffusion_models", "wan2.2_i2v_low_noise_14B_fp8_scaled.safetensors")
+WAN22_VAE = repacked(WAN22_REPACK, "vae", "wan_2.1_vae.safetensors")
 QWEN_REPACK = f"{HF}/Comfy-Org/Qwen-Image_ComfyUI/resolve/main/split_files"
-QWEN_IMAGE = ModelFile("qwen_image_fp8_e4m3fn.safetensors", "diffusion_models",
-                       f"{QWEN_REPACK}/diffusion_models/qwen_image_fp8_e4m3fn.safetensors")
-QWEN_VL = ModelFile("qwen_2.5_vl_7b_fp8_scaled.safetensors", "text_encoders",
-                    f"{QWEN_REPACK}/text_encoders/qwen_2.5_vl_7b_fp8_scaled.safetensors")
-QWEN_VAE = ModelFile("qwen_image_vae.safetensors", "vae", f"{QWEN_REPACK}/vae/qwen_image_vae.safetensors")
+QWEN_IMAGE = repacked(QWEN_REPACK, "diffusion_models", "qwen_image_fp8_e4m3fn.safetensors")
+QWEN_VL = repacked(QWEN_REPACK, "text_encoders", "qwen_2.5_vl_7b_fp8_scaled.safetensors")
+QWEN_VAE = repacked(QWEN_REPACK, "vae", "qwen_image_vae.safetensors")
 FLUX2_REPACK = f"{HF}/Comfy-Org/flux2-dev/resolve/main/split_files"
-FLUX2_DEV = ModelFile("flux2_dev_fp8mixed.safetensors", "diffusion_models",
-                      f"{FLUX2_REPACK}/diffusion_models/flux2_dev_fp8mixed.safetensors")
-FLUX2_MISTRAL = ModelFile("mistral_3_small_flux2_bf16.safetensors", "text_encoders",
-                          f"{FLUX2_REPACK}/text_encoders/mistral_3_small_flux2_bf16.safetensors")
+FLUX2_DEV = repacked(FLUX2_REPACK, "diffusion_models", "flux2_dev_fp8mixed.safetensors")
+FLUX2_MISTRAL = repacked(FLUX2_REPACK, "text_encoders", "mistral_3_small_flux2_bf16.safetensors")
 FLUX2_VAE = ModelFile("full_encoder_small_decoder.safetensors", "vae",
                       f"{HF}/black-forest-labs/FLUX.2-small-decoder/resolve/main/full_encoder_small_decoder.safetensors")
 Z_IMAGE = ModelFile("z_image_bf16.safetensors", "diffusion_models",
                     f"{HF}/Comfy-Org/z_image/resolve/main/split_files/diffusion_models/z_image_bf16.safetensors")
 Z_TURBO_REPACK = f"{HF}/Comfy-Org/z_image_turbo/resolve/main/split_files"
-QWEN3_4B = ModelFile("qwen_3_4b.safetensors", "text_encoders", f"{Z_TURBO_REPACK}/text_encoders/qwen_3_4b.safetensors")
-FLUX_AE = ModelFile("ae.safetensors", "vae", f"{Z_TURBO_REPACK}/vae/ae.safetensors")
+QWEN3_4B = repacked(Z_TURBO_REPACK, "text_encoders", "qwen_3_4b.safetensors")
+FLUX_AE = repacked(Z_TURBO_REPACK, "vae", "ae.safetensors")
 H3_REPO = f"{HF}/Comfy-Org/MiniMax-H3/resolve/main"
-H3_FL2VA = ModelFile("minimax_h3_fl2va_pruned_int8_convrot.safetensors", "diffusion_models",
-                     f"{H3_REPO}/diffusion_models/minimax_h3_fl2va_pruned_int8_convrot.safetensors")
-H3_QWEN3VL = ModelFile("qwen3vl_32b_minimax_h3_nvfp4_awq.safetensors", "text_encoders",
-                       f"{H3_REPO}/text_encoders/qwen3vl_32b_minimax_h3_nvfp4_awq.safetensors")
-H3_VIDEO_VAE = ModelFile("minimax_h3_video_vae_fp16.safetensors", "vae",
-                         f"{H3_REPO}/vae/minimax_h3_video_vae_fp16.safetensors")
-H3_AUDIO_VAE = ModelFile("minimax_h3_audio_vae_fp32.safetensors", "vae",
-                         f"{H3_REPO}/vae/minimax_h3_audio_vae_fp32.safetensors")
+H3_FL2VA = repacked(H3_REPO, "diffusion_models", "minimax_h3_fl2va_pruned_int8_convrot.safetensors")
+H3_QWEN3VL = repacked(H3_REPO, "text_encoders", "qwen3vl_32b_minimax_h3_nvfp4_awq.safetensors")
+H3_VIDEO_VAE = repacked(H3_REPO, "vae", "minimax_h3_video_vae_fp16.safetensors")
+H3_AUDIO_VAE = repacked(H3_REPO, "vae", "minimax_h3_audio_vae_fp32.safetensors")
 
 SEED = 20241122
 ADAPTIVE_DEFAULTS = {"threshold": 0.01, "max_skip_steps": 4, "warmup_steps": 4, "keep_last_steps": 1,
