@@ -17,7 +17,7 @@ from .correction import SkipCorrection
 from .decision import (ScheduleStage, cheapest_skips, paper_skip, reuse_plan, reused_by_long_step, skip_budget,
                        speed_plan)
 from .host_read import HostRead
-from .noise_cache import SAME_SIGMA_RTOL, NoiseCache, Prediction, prediction_gap
+from .noise_cache import POINTS_NEEDED, SAME_SIGMA_RTOL, NoiseCache, Prediction, prediction_gap
 from .step_clock import StepClock
 from .trace import RunOutcome
 
@@ -285,10 +285,11 @@ class DecisionState:
                           "the sampler's later call does not predict its next first call")
         self.plans = []
         self._note_a_short_plan(1 if whole_steps else period)
-        if self.stage is not None and self.stage.start > 0 and self.switch_warmup < 3 and any(self.plan):
-            self.note(f"after the switch the plan goes unchecked until this node has computed 3 steps: the "
-                      f"error estimate compares 3 points of its own model, the extrapolation needs "
-                      f"{self.switch_warmup}")
+        estimate_points = POINTS_NEEDED["quadratic"]  # the error estimate compares the quadratic and the linear
+        if self.stage is not None and self.stage.start > 0 and self.switch_warmup < estimate_points and any(self.plan):
+            self.note(f"after the switch the plan goes unchecked until this node has computed {estimate_points} "
+                      f"steps: the error estimate compares {estimate_points} points of its own model, the "
+                      f"extrapolation needs {self.switch_warmup}")
         self.eval_sigmas.clear()
 
     def _note_a_short_plan(self, period: int) -> None:

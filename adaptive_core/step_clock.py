@@ -39,8 +39,9 @@ class StepClock:
     broken: bool = False
     callback_evals: list[int] = field(default_factory=list)  # evaluations seen at each callback
     # A second stage (it starts mid-schedule) decides from its third step: one call between its
-    # first two callbacks is taken as the period. A sampler whose step 1 calls the model again
-    # breaks the rhythm at the next callback, before any skip (a stage's first decision is step 2).
+    # first two callbacks is taken as the period. Set only for samplers known to call the model
+    # once in every step (samplers.ONE_CALL_A_STEP): the decision for step 2 comes before any
+    # callback could show otherwise (sa_solver_pece calls once in its first step, twice later).
     quick_start: bool = False
     positions: list[EvalPosition] = field(default_factory=list)
 
