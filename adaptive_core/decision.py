@@ -141,8 +141,9 @@ def cheapest_skips(wanted: int, sigmas: Sequence[float], first: int, end: int, m
     of where), allow runs one step longer so the costs choose. For flow models (linear velocity):
     on bench/flow_graphs.py at 2x it lifted the 20-step rows by +2.6 to +6.9 dB (uni_pc cfg 3:
     -1.4) and gave two-stage 20-step graphs their 10th skip; at 2.5x, 20 and 25 steps, +5.8 to
-    +7 dB. On the ε model it changed 4 of 96 cells of bench/peers.py (2.5x: +1.7, +1.0, +0.8 and
-    -3.8 dB at 50 steps dpmpp_2m / normal), so ε plans keep the shortest runs."""
+    +7 dB. On the ε model (a development run of bench/peers.py, not kept) it changed 4 of 96 cells
+    (2.5x: +1.7, +1.0, +0.8 and -3.8 dB at 50 steps dpmpp_2m / normal), so ε plans keep the
+    shortest runs."""
     steps = len(sigmas) - 1
     end = max(end, first)
     if end - 1 > first and long_step(sigmas, end - 1):
